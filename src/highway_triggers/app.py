@@ -1,0 +1,67 @@
+"""``create_app(settings)``: core routes plus every plugin's, one Starlette app, no globals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from highway_triggers.api import deployments, dispatches, health, tenants, triggers
+from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.http import (
+    BodyLimit,
+    handle_config_error,
+    handle_http_error,
+    handle_starlette_error,
+    handle_unexpected,
+)
+from highway_triggers.gateway import Gateway
+from highway_triggers.logs import configure_logging
+from highway_triggers.settings import Settings
+
+CORE_ROUTES = (health.routes, deployments.routes, triggers.routes, dispatches.routes, tenants.routes)
+
+
+def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
+    """Build the ASGI app; the gateway starts and stops with the app's lifespan."""
+    settings = settings or (gateway.settings if gateway else Settings())
+    configure_logging(settings)
+    gateway = gateway or Gateway(settings)
+    routes: list[BaseRoute] = [route for group in CORE_ROUTES for route in group]
+    for plugin_routes in gateway.hook.highway_routes(gateway=gateway):
+        for route in plugin_routes or ():
+            path = getattr(route, "path", "")
+            if not path.startswith("/api/v1/"):
+                raise ValueError(f"plugin route {path!r} must start with /api/v1/")
+            routes.append(route)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
+        exception_handlers={
+            HTTPError: handle_http_error,
+            ConfigError: handle_config_error,
+            HTTPException: handle_starlette_error,
+            Exception: handle_unexpected,
+        },
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app
+
+
+def app_from_environment() -> Starlette:
+    """Factory for ``uvicorn --factory highway_triggers.app:app_from_environment``."""
+    return create_app(Settings())

@@ -1,0 +1,1 @@
+"""The gateway's core: plugins, trigger index, router, outbox and dispatcher."""

@@ -1,0 +1,121 @@
+"""Admin API keys (stored hashed) and tenant JWTs (HS256, per-tenant secrets)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+import uuid
+from typing import Any
+
+import jwt
+from sqlalchemy import insert, select
+
+from highway_triggers.core.errors import HTTPError
+from highway_triggers.core.secrets import SecretCipher
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.database import Database
+from highway_triggers.db.models import ApiKey, Tenant
+
+API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
+TENANTS = Tenant.__table__  # type: ignore[attr-defined]
+KEY_PREFIX = "hwk_"
+TENANT_SECRET_TTL = 10.0
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def create_admin_key(db: Database, name: str) -> str:
+    """Create an admin API key; only its digest is stored, the key is shown once."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with db.engine.begin() as conn:
+        conn.execute(insert(API_KEYS).values(id=uuid.uuid4().hex, name=name, key_hash=digest(key), created_at=utcnow()))
+    return key
+
+
+class Authenticator:
+    """Checks admin bearer tokens and tenant JWTs; caches what it has verified."""
+
+    def __init__(self, db: Database, cipher: SecretCipher, admin_token: str | None) -> None:
+        self._db = db
+        self._cipher = cipher
+        self._bootstrap = admin_token.encode() if admin_token else None
+        self._known_keys: set[str] = set()
+        self._tenant_secrets: dict[str, tuple[str, float]] = {}
+
+    async def is_admin(self, token: str | None) -> bool:
+        if not token:
+            return False
+        if self._bootstrap is not None and hmac.compare_digest(token.encode(), self._bootstrap):
+            return True
+        hashed = digest(token)
+        if hashed in self._known_keys:
+            return True
+        if await self._db.call(self._key_exists, hashed):
+            self._known_keys.add(hashed)
+            return True
+        return False
+
+    async def require_admin(self, authorization: str | None) -> None:
+        if not await self.is_admin(bearer_token(authorization)):
+            raise HTTPError(401, "UNAUTHORIZED", "an admin bearer token is required")
+
+    async def tenant_claims(self, token: str, tenant_id: str) -> dict[str, Any]:
+        """Verify a tenant JWT for ``tenant_id``: 401 if invalid, 403 if for another tenant."""
+        claims = await self.verify_tenant_token(token)
+        if claims["tenant_id"] != tenant_id:
+            raise HTTPError(403, "FORBIDDEN", "the token belongs to another tenant")
+        return claims
+
+    async def verify_tenant_token(self, token: str) -> dict[str, Any]:
+        """The claims of a tenant JWT signed with its tenant's secret; 401 otherwise."""
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise HTTPError(401, "INVALID_TOKEN", "the bearer token is not a valid JWT") from None
+        claimed = unverified.get("tenant_id")
+        secret = await self.tenant_secret(claimed) if isinstance(claimed, str) else None
+        if secret is None:
+            raise HTTPError(401, "INVALID_TOKEN", "the JWT names no known tenant")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, secret, algorithms=["HS256"], options={"require": ["exp", "tenant_id"]}
+            )
+        except jwt.PyJWTError as exc:
+            raise HTTPError(401, "INVALID_TOKEN", f"the JWT was rejected: {exc}") from None
+        return claims
+
+    async def tenant_secret(self, tenant_id: str) -> str | None:
+        """The tenant's JWT secret; cached briefly so a rotation reaches every replica."""
+        cached = self._tenant_secrets.get(tenant_id)
+        if cached is not None and time.monotonic() - cached[1] < TENANT_SECRET_TTL:
+            return cached[0]
+        encrypted = await self._db.call(self._tenant_row, tenant_id)
+        if encrypted is None:
+            return None
+        secret = self._cipher.decrypt(encrypted)
+        self._tenant_secrets[tenant_id] = (secret, time.monotonic())
+        return secret
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        self._tenant_secrets.pop(tenant_id, None)
+
+    def _key_exists(self, hashed: str) -> bool:
+        with self._db.engine.connect() as conn:
+            return conn.execute(select(API_KEYS.c.id).where(API_KEYS.c.key_hash == hashed)).first() is not None
+
+    def _tenant_row(self, tenant_id: str) -> str | None:
+        with self._db.engine.connect() as conn:
+            return conn.execute(
+                select(TENANTS.c.jwt_secret_encrypted).where(TENANTS.c.tenant_id == tenant_id)
+            ).scalar()

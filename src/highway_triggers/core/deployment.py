@@ -1,0 +1,296 @@
+"""The deployment service: deploy, redeploy (atomic), undeploy, stand-alone triggers.
+
+Every change writes ``trigger_index`` rows with a new revision and announces it, so
+that every replica's TriggerManager applies it (see ``core/changes.py``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.engine import RowMapping
+
+from highway_triggers.core.changes import bump_revision
+from highway_triggers.core.errors import ConfigError
+from highway_triggers.core.trigger import BaseTrigger
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.database import Database
+from highway_triggers.db.models import Deployment, DeploymentHistory, TriggerRow
+
+TRIGGERS = TriggerRow.__table__  # type: ignore[attr-defined]
+DEPLOYMENTS = Deployment.__table__  # type: ignore[attr-defined]
+HISTORY = DeploymentHistory.__table__  # type: ignore[attr-defined]
+DEPLOYED, UNDEPLOYED, DEPLOYING, FAILED = "DEPLOYED", "UNDEPLOYED", "DEPLOYING", "DEPLOYMENT_FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidTrigger:
+    """A trigger spec whose config passed its type's ``Config``."""
+
+    subtype: str
+    config: BaseModel
+    index_key: str | None
+
+    def row(self, workflow_id: str, tenant_id: str | None, origin: str, revision: int) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "id": uuid.uuid4().hex,
+            "workflow_id": workflow_id,
+            "tenant_id": tenant_id,
+            "trigger_subtype": self.subtype,
+            "trigger_config": self.config.model_dump(mode="json"),
+            "index_key": self.index_key,
+            "deployment_status": DEPLOYED,
+            "origin": origin,
+            "revision": revision,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+
+def trigger_specs(body: Any) -> list[tuple[str, Any]]:
+    """``(type, config)`` pairs from either body form of CONTRACT §3."""
+    if not isinstance(body, dict):
+        raise ConfigError([{"field": "body", "message": "must be a JSON object"}])
+    if "triggers" in body:
+        items = body["triggers"]
+        if not isinstance(items, list):
+            raise ConfigError([{"field": "triggers", "message": "must be a list"}])
+        return [
+            (i.get("type"), i.get("config", {})) if isinstance(i, dict) else (None, None)
+            for i in items
+        ]
+    if "nodes" in body:
+        nodes = body["nodes"]
+        if not isinstance(nodes, list):
+            raise ConfigError([{"field": "nodes", "message": "must be a list"}])
+        return [
+            (n.get("subtype"), n.get("configurations", {}))
+            for n in nodes
+            if isinstance(n, dict) and n.get("type") == "TRIGGER"
+        ]
+    raise ConfigError([{"field": "triggers", "message": "give 'triggers' or a workflow spec with 'nodes'"}])
+
+
+def validate_trigger(
+    types: dict[str, type[BaseTrigger]], subtype: Any, config: Any, where: str
+) -> ValidTrigger:
+    """Validate one trigger; a :class:`ConfigError` names ``where`` and the field."""
+    cls = types.get(subtype) if isinstance(subtype, str) else None
+    if cls is None:
+        known = ", ".join(sorted(types))
+        raise ConfigError(
+            [{"trigger": where, "field": f"{where}.type", "message": f"unknown trigger type {subtype!r} (installed: {known})"}]
+        )
+    if not isinstance(config, dict):
+        raise ConfigError([{"trigger": where, "field": f"{where}.config", "message": "must be an object"}])
+    try:
+        model = cls.Config.model_validate(config)
+        return ValidTrigger(cls.subtype, model, cls.index_key(model))
+    except ValidationError as exc:
+        raise ConfigError(
+            [
+                {
+                    "trigger": where,
+                    "type": cls.subtype,
+                    "field": ".".join([f"{where}.config", *(str(p) for p in e["loc"])]),
+                    "message": e["msg"],
+                }
+                for e in exc.errors()
+            ]
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(
+            [{"trigger": where, "type": cls.subtype, "field": f"{where}.config", "message": str(exc)}]
+        ) from None
+
+
+class DeploymentService:
+    """Deployments and stand-alone triggers, in the database (sync; call from a thread)."""
+
+    def __init__(self, db: Database, types: dict[str, type[BaseTrigger]]) -> None:
+        self._db = db
+        self._types = types
+
+    def deploy(self, workflow_id: str, body: Any) -> dict[str, Any]:
+        """Replace the workflow's deployed triggers atomically; ConfigError if any is invalid."""
+        tenant_id = body.get("tenant_id") if isinstance(body, dict) else None
+        self._set_status(workflow_id, tenant_id, DEPLOYING, body)
+        try:
+            valid = self._validate_all(trigger_specs(body))
+        except ConfigError as exc:
+            with self._db.engine.begin() as conn:
+                self._record(conn, workflow_id, "deploy", FAILED, {"errors": exc.errors})
+                conn.execute(update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=FAILED, updated_at=utcnow()))
+            raise
+        with self._db.engine.begin() as conn:
+            revision = bump_revision(conn)
+            self._retire(conn, workflow_id, revision)
+            rows = [v.row(workflow_id, tenant_id, "deployment", revision) for v in valid]
+            if rows:
+                conn.execute(insert(TRIGGERS), rows)
+            self._record(conn, workflow_id, "deploy", DEPLOYED, {"trigger_ids": [r["id"] for r in rows]})
+            conn.execute(
+                update(DEPLOYMENTS)
+                .where(DEPLOYMENTS.c.workflow_id == workflow_id)
+                .values(status=DEPLOYED, tenant_id=tenant_id, spec=body, updated_at=utcnow())
+            )
+        return self.status(workflow_id)
+
+    def undeploy(self, workflow_id: str) -> dict[str, Any] | None:
+        """Stop and remove the workflow's triggers; ``None`` if it was never deployed."""
+        with self._db.engine.begin() as conn:
+            if conn.execute(select(DEPLOYMENTS.c.workflow_id).where(DEPLOYMENTS.c.workflow_id == workflow_id)).first() is None:
+                return None
+            revision = bump_revision(conn)
+            retired = self._retire(conn, workflow_id, revision)
+            self._record(conn, workflow_id, "undeploy", UNDEPLOYED, {"trigger_ids": retired})
+            conn.execute(update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=UNDEPLOYED, updated_at=utcnow()))
+        return self.status(workflow_id)
+
+    def status(self, workflow_id: str) -> dict[str, Any] | None:
+        with self._db.engine.connect() as conn:
+            deployment = conn.execute(select(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id)).mappings().first()
+            if deployment is None:
+                return None
+            history = conn.execute(
+                select(HISTORY).where(HISTORY.c.workflow_id == workflow_id).order_by(HISTORY.c.id.desc()).limit(50)
+            ).mappings().all()
+            triggers = self._query(conn, workflow_id=workflow_id)
+        return {
+            "workflow_id": workflow_id,
+            "tenant_id": deployment["tenant_id"],
+            "status": deployment["status"],
+            "updated_at": deployment["updated_at"].isoformat(),
+            "triggers": triggers,
+            "history": [
+                {"action": h["action"], "status": h["status"], "detail": h["detail"], "at": h["created_at"].isoformat()}
+                for h in history
+            ],
+        }
+
+    def mark_failed(self, workflow_id: str, errors: dict[str, str]) -> None:
+        """Record that triggers committed by a deploy failed to start on this replica."""
+        with self._db.engine.begin() as conn:
+            self._record(conn, workflow_id, "start", FAILED, {"errors": errors})
+            conn.execute(update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=FAILED, updated_at=utcnow()))
+
+    # stand-alone triggers -------------------------------------------------------------
+
+    def create_trigger(self, body: Any) -> dict[str, Any]:
+        workflow_id, tenant_id, valid = self._standalone(body)
+        with self._db.engine.begin() as conn:
+            row = valid.row(workflow_id, tenant_id, "api", bump_revision(conn))
+            conn.execute(insert(TRIGGERS), [row])
+        return self.get_trigger(row["id"])  # type: ignore[return-value]
+
+    def update_trigger(self, trigger_id: str, body: Any) -> dict[str, Any] | None:
+        current = self.get_trigger(trigger_id)
+        if current is None:
+            return None
+        merged = {"workflow_id": current["workflow_id"], "tenant_id": current["tenant_id"], "type": current["type"], **body}
+        workflow_id, tenant_id, valid = self._standalone(merged)
+        with self._db.engine.begin() as conn:
+            revision = bump_revision(conn)
+            values = valid.row(workflow_id, tenant_id, current["origin"], revision)
+            del values["id"], values["created_at"]
+            conn.execute(update(TRIGGERS).where(TRIGGERS.c.id == trigger_id).values(**values))
+        return self.get_trigger(trigger_id)
+
+    def delete_trigger(self, trigger_id: str) -> bool:
+        with self._db.engine.begin() as conn:
+            revision = bump_revision(conn)
+            done = conn.execute(
+                update(TRIGGERS)
+                .where(TRIGGERS.c.id == trigger_id, TRIGGERS.c.deployment_status == DEPLOYED)
+                .values(deployment_status=UNDEPLOYED, revision=revision, updated_at=utcnow())
+            )
+            return done.rowcount == 1
+
+    def get_trigger(self, trigger_id: str) -> dict[str, Any] | None:
+        with self._db.engine.connect() as conn:
+            found = self._query(conn, trigger_id=trigger_id)
+        return found[0] if found else None
+
+    def list_triggers(self, **filters: str | None) -> list[dict[str, Any]]:
+        with self._db.engine.connect() as conn:
+            return self._query(conn, **filters)
+
+    # helpers ------------------------------------------------------------------------------
+
+    def _validate_all(self, specs: list[tuple[Any, Any]]) -> list[ValidTrigger]:
+        valid, errors = [], []
+        for i, (subtype, config) in enumerate(specs):
+            try:
+                valid.append(validate_trigger(self._types, subtype, config, f"triggers[{i}]"))
+            except ConfigError as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise ConfigError(errors)
+        return valid
+
+    def _standalone(self, body: Any) -> tuple[str, str | None, ValidTrigger]:
+        if not isinstance(body, dict):
+            raise ConfigError([{"field": "body", "message": "must be a JSON object"}])
+        workflow_id = body.get("workflow_id")
+        if not isinstance(workflow_id, str) or not workflow_id:
+            raise ConfigError([{"field": "workflow_id", "message": "a target workflow_id is required"}])
+        valid = validate_trigger(self._types, body.get("type"), body.get("config", {}), "trigger")
+        return workflow_id, body.get("tenant_id"), valid
+
+    def _set_status(self, workflow_id: str, tenant_id: str | None, status: str, spec: Any) -> None:
+        now = utcnow()
+        with self._db.engine.begin() as conn:
+            changed = conn.execute(
+                update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=status, updated_at=now)
+            )
+            if changed.rowcount == 0:
+                conn.execute(
+                    insert(DEPLOYMENTS).values(
+                        workflow_id=workflow_id, tenant_id=tenant_id, status=status,
+                        spec=spec if isinstance(spec, dict) else None, created_at=now, updated_at=now,
+                    )
+                )
+
+    @staticmethod
+    def _retire(conn: Connection, workflow_id: str, revision: int) -> list[str]:
+        active = (TRIGGERS.c.workflow_id == workflow_id) & (TRIGGERS.c.deployment_status == DEPLOYED) & (
+            TRIGGERS.c.origin == "deployment"
+        )
+        ids = list(conn.execute(select(TRIGGERS.c.id).where(active)).scalars())
+        if ids:
+            conn.execute(
+                update(TRIGGERS).where(TRIGGERS.c.id.in_(ids)).values(deployment_status=UNDEPLOYED, revision=revision, updated_at=utcnow())
+            )
+        return ids
+
+    @staticmethod
+    def _record(conn: Connection, workflow_id: str, action: str, status: str, detail: dict[str, Any]) -> None:
+        conn.execute(insert(HISTORY).values(workflow_id=workflow_id, action=action, status=status, detail=detail, created_at=utcnow()))
+
+    @staticmethod
+    def _query(conn: Connection, **filters: str | None) -> list[dict[str, Any]]:
+        columns = {"trigger_id": TRIGGERS.c.id, "type": TRIGGERS.c.trigger_subtype}
+        query = select(TRIGGERS).where(TRIGGERS.c.deployment_status == DEPLOYED)
+        for name, value in filters.items():
+            if value is not None:
+                query = query.where((columns.get(name) or TRIGGERS.c[name]) == value)
+        return [_trigger_view(r) for r in conn.execute(query.order_by(TRIGGERS.c.created_at)).mappings()]
+
+
+def _trigger_view(row: RowMapping) -> dict[str, Any]:
+    return {
+        "trigger_id": row["id"],
+        "workflow_id": row["workflow_id"],
+        "tenant_id": row["tenant_id"],
+        "type": row["trigger_subtype"],
+        "config": row["trigger_config"],
+        "index_key": row["index_key"],
+        "status": row["deployment_status"],
+        "origin": row["origin"],
+        "created_at": row["created_at"].isoformat(),
+    }

@@ -1,0 +1,37 @@
+"""What a source hands to the router, and what the router answers."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One occurrence observed by a route or a watcher.
+
+    ``index_keys`` select triggers in phase 1, ``correlation_keys`` select waiting runs
+    in phase 0, and ``idempotency_key`` (unique per subtype) makes redelivery harmless.
+    """
+
+    subtype: str
+    index_keys: tuple[str, ...]
+    payload: dict[str, Any]
+    tenant_id: str | None = None
+    idempotency_key: str | None = None
+    correlation_keys: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """The outcome of routing one event; its dispatches are committed when it exists."""
+
+    event_id: str
+    dispatch_ids: tuple[str, ...] = ()
+    started: int = 0
+    resumed: int = 0
+    duplicate: bool = False
+
+    @property
+    def delivered_to(self) -> int:
+        """Runs started plus runs resumed."""
+        return self.started + self.resumed

@@ -1,0 +1,41 @@
+"""The hooks a plugin may implement (pluggy project ``highway_triggers``).
+
+Hooks are sync and called with keyword arguments; what ``highway_startup`` and
+``highway_shutdown`` return is awaited when it is awaitable.
+"""
+
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("highway_triggers")
+
+
+@hookspec
+def highway_trigger_types() -> list[type]:  # type: ignore[empty-body]
+    """The BaseTrigger subclasses this plugin provides."""
+
+
+@hookspec
+def highway_routes(gateway: Any) -> list[Any]:  # type: ignore[empty-body]
+    """Starlette routes to mount; paths start with ``/api/v1/``."""
+
+
+@hookspec
+def highway_startup(gateway: Any) -> Any:
+    """Called once at start-up; a returned awaitable is awaited."""
+
+
+@hookspec
+def highway_shutdown(gateway: Any) -> Any:
+    """Called once at shut-down; a returned awaitable is awaited."""
+
+
+@hookspec
+def highway_engines() -> dict[str, type]:  # type: ignore[empty-body]
+    """Engine adapters by name; ``HIGHWAY_ENGINE`` picks one."""
+
+
+@hookspec
+def highway_migrations() -> Any:
+    """The folder of this plugin's Alembic revisions (its own branch label)."""

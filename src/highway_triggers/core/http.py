@@ -1,0 +1,141 @@
+"""HTTP helpers shared by core and plugin routes: JSON bodies, auth, error answers."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.event import RouteResult
+
+if TYPE_CHECKING:
+    from highway_triggers.gateway import Gateway
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def gateway_of(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON; 400 ``MALFORMED_BODY`` when it is not."""
+    body = await request.body()
+    if not body:
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPError(400, "MALFORMED_BODY", "the body is not valid JSON") from None
+
+
+async def read_object(request: Request) -> dict[str, Any]:
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise HTTPError(400, "MALFORMED_BODY", "the body must be a JSON object")
+    return body
+
+
+def admin(endpoint: Endpoint) -> Endpoint:
+    """Require an admin bearer token (``HIGHWAY_ADMIN_TOKEN`` or an API key)."""
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        await gateway_of(request).auth.require_admin(request.headers.get("authorization"))
+        return await endpoint(request)
+
+    return guarded
+
+
+def accepted(result: RouteResult, message: str | None = None) -> JSONResponse:
+    """The contract's 202 body for accepted ingress."""
+    if message is None:
+        if result.duplicate:
+            message = "duplicate delivery; already accepted"
+        else:
+            message = f"started {result.started} run(s), resumed {result.resumed}"
+    return JSONResponse(
+        {
+            "status": "accepted",
+            "event_id": result.event_id,
+            "delivered_to": result.delivered_to,
+            "dispatch_ids": list(result.dispatch_ids),
+            "duplicate": result.duplicate,
+            "message": message,
+        },
+        status_code=202,
+    )
+
+
+def error_response(error: HTTPError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+def config_error(exc: ConfigError) -> HTTPError:
+    first = exc.errors[0]
+    message = f"{first['field']}: {first['message']}"
+    if len(exc.errors) > 1:
+        message += f" (and {len(exc.errors) - 1} more)"
+    return HTTPError(422, "VALIDATION_ERROR", message, extra={"errors": exc.errors})
+
+
+async def handle_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPError)
+    return error_response(exc)
+
+
+async def handle_config_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ConfigError)
+    return error_response(config_error(exc))
+
+
+async def handle_starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
+    code = codes.get(exc.status_code, "HTTP_ERROR")
+    headers = dict(exc.headers or {})
+    return error_response(HTTPError(exc.status_code, code, str(exc.detail), headers=headers))
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(HTTPError(500, "INTERNAL_ERROR", "the gateway failed to handle this request"))
+
+
+class BodyLimit:
+    """Answer 413 for bodies over ``max_bytes`` (by Content-Length or while streaming)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                response = error_response(self._too_large())
+                await response(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, limited, send)
+
+    def _too_large(self) -> HTTPError:
+        return HTTPError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {self.max_bytes} bytes")

@@ -1,0 +1,174 @@
+"""Loading plugins: built-ins and the ``highway_triggers`` entry-point group."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from highway_triggers.core import hookspecs
+from highway_triggers.core.errors import PluginConflictError
+from highway_triggers.core.trigger import BaseTrigger
+
+PROJECT = "highway_triggers"
+ENTRY_POINT_GROUP = "highway_triggers"
+CORE_DISTRIBUTION = "highway-triggers"
+BUILTIN_PLUGINS = (
+    "highway_triggers.builtin.manual",
+    "highway_triggers.builtin.event",
+    "highway_triggers.engines.recorder",
+    "highway_triggers.engines.http",
+)
+
+hookimpl = pluggy.HookimplMarker(PROJECT)
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PluginInfo:
+    """A plugin as users see it in ``highway-triggers plugins`` and ``/health/detailed``."""
+
+    name: str
+    distribution: str
+    version: str
+    trigger_types: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "distribution": self.distribution,
+            "version": self.version,
+            "trigger_types": self.trigger_types,
+            "engines": self.engines,
+            "error": self.error,
+        }
+
+
+@dataclass
+class Plugins:
+    """The loaded plugin manager and what its plugins provide."""
+
+    pm: pluggy.PluginManager
+    infos: list[PluginInfo]
+    trigger_types: dict[str, type[BaseTrigger]]
+    engines: dict[str, type]
+
+    @property
+    def loaded(self) -> list[PluginInfo]:
+        return [p for p in self.infos if p.error is None]
+
+    @property
+    def failed(self) -> list[PluginInfo]:
+        return [p for p in self.infos if p.error is not None]
+
+    def migration_locations(self) -> list[Path]:
+        return [Path(p) for p in self.pm.hook.highway_migrations() if p]
+
+
+def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
+    """Register the built-ins, then every installed entry point (``only`` limits them).
+
+    A plugin that fails to import or whose hooks raise is skipped and reported; two
+    plugins claiming one trigger subtype or engine name is a start-up error.
+    """
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    infos: dict[str, PluginInfo] = {}
+    version = _core_version()
+    for module_name in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+        infos[module_name] = PluginInfo(module_name, CORE_DISTRIBUTION, version)
+
+    wanted = {n.strip() for n in only.split(",") if n.strip()} if only is not None else None
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if (wanted is not None and ep.name not in wanted) or pm.has_plugin(ep.name):
+            continue
+        dist = ep.dist.name if ep.dist else ep.name
+        info = infos[ep.name] = PluginInfo(ep.name, dist, ep.dist.version if ep.dist else "?")
+        try:
+            module: ModuleType = ep.load()
+            pm.register(module, name=ep.name)
+        except Exception as exc:  # a broken plugin must not take the gateway down
+            info.error = _describe(exc)
+            log.error("plugin %s failed to load: %s", ep.name, info.error)
+    pm.check_pending()
+    if trace:
+        pm.trace.root.setwriter(log.debug)
+        pm.enable_tracing()
+
+    trigger_types = _collect(pm, infos, "highway_trigger_types", _trigger_type_names)
+    engines = _collect(pm, infos, "highway_engines", lambda result: list(result.items()))
+    for name, cls in trigger_types.items():
+        infos[_owner(pm, cls)].trigger_types.append(name)
+    for name, cls in engines.items():
+        infos[_owner(pm, cls)].engines.append(name)
+    return Plugins(pm, list(infos.values()), trigger_types, engines)
+
+
+def _trigger_type_names(result: list[type[BaseTrigger]]) -> list[tuple[str, type]]:
+    pairs: list[tuple[str, type]] = []
+    for cls in result:
+        if not (isinstance(cls, type) and issubclass(cls, BaseTrigger)):
+            raise TypeError(f"{cls!r} is not a BaseTrigger subclass")
+        if not getattr(cls, "subtype", "").isupper():
+            raise TypeError(f"{cls.__name__}.subtype must be an upper-case name")
+        pairs.append((cls.subtype, cls))
+    return pairs
+
+
+def _collect(
+    pm: pluggy.PluginManager,
+    infos: dict[str, PluginInfo],
+    hook_name: str,
+    pairs_of: Callable[[Any], list[tuple[str, type]]],
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    providers: dict[str, str] = {}
+    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+        info = infos[impl.plugin_name]
+        try:
+            pairs = pairs_of(impl.function() or [])
+        except Exception as exc:
+            info.error = _describe(exc)
+            log.error("plugin %s failed in %s: %s", impl.plugin_name, hook_name, info.error)
+            pm.unregister(name=impl.plugin_name)
+            continue
+        for name, value in pairs:
+            if name in found:
+                raise PluginConflictError(
+                    f"{hook_name}: {name!r} is provided by both "
+                    f"{infos[providers[name]].distribution} ({providers[name]}) and "
+                    f"{info.distribution} ({impl.plugin_name}); uninstall one of them"
+                )
+            found[name] = value
+            providers[name] = impl.plugin_name
+    for name, plugin_name in providers.items():
+        setattr(found[name], "__highway_plugin__", plugin_name)
+    return found
+
+
+def _owner(pm: pluggy.PluginManager, cls: type) -> str:
+    name: str = getattr(cls, "__highway_plugin__")
+    return name
+
+
+def _describe(exc: BaseException) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    at = f" ({Path(where.filename).name}:{where.lineno})" if where else ""
+    return f"{type(exc).__name__}: {exc}{at}"
+
+
+def _core_version() -> str:
+    from highway_triggers import __version__
+
+    return __version__

@@ -1,0 +1,90 @@
+"""The EventRouter: phase 0 waits, phase 1 index, phase 2 matcher (DESIGN §3)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from highway_triggers.core.event import Event, RouteResult
+from highway_triggers.core.index import TriggerIndex
+from highway_triggers.core.outbox import Intake, OutboxWriter
+from highway_triggers.core.trigger import BaseTrigger
+
+if TYPE_CHECKING:
+    from highway_triggers.core.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class EventRouter:
+    """Turns an event into committed start and resume dispatches.
+
+    Phases 1 and 2 run in memory; phase 0 (claiming waits), dedup and the outbox rows
+    are written by the :class:`OutboxWriter` in one transaction.
+    """
+
+    def __init__(self, index: TriggerIndex, writer: OutboxWriter, metrics: Metrics) -> None:
+        self._index = index
+        self._writer = writer
+        self._metrics = metrics
+
+    def match(self, event: Event) -> list[BaseTrigger]:
+        """Phases 1 and 2: the active triggers this event starts."""
+        return [
+            trigger
+            for trigger in self._index.candidates(event.subtype, event.index_keys)
+            if self._admits(trigger, event)
+        ]
+
+    async def route(self, event: Event) -> RouteResult:
+        """Resume the waits and start the triggers ``event`` matches; returns once committed."""
+        began = perf_counter()
+        intake = Intake(
+            event_id=uuid.uuid4().hex,
+            subtype=event.subtype,
+            payload=event.payload,
+            starts=self.match(event),
+            dedup_key=event.idempotency_key,
+            tenant_id=event.tenant_id,
+            correlation_keys=event.correlation_keys,
+            event_name=event.meta.get("event_name"),
+        )
+        result = await self._writer.submit(intake)
+        self._metrics.routed(event.subtype, perf_counter() - began, result)
+        return result
+
+    async def fire(
+        self,
+        trigger: BaseTrigger,
+        data: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        correlation_key: str | None = None,
+    ) -> RouteResult:
+        """A trigger's own occurrence: resume the wait it correlates with, else start."""
+        began = perf_counter()
+        intake = Intake(
+            event_id=uuid.uuid4().hex,
+            subtype=trigger.subtype,
+            payload=data,
+            starts=[trigger],
+            dedup_key=idempotency_key,
+            tenant_id=trigger.tenant_id,
+            correlation_keys=(correlation_key,) if correlation_key else (),
+            exclusive=True,
+        )
+        result = await self._writer.submit(intake)
+        self._metrics.routed(trigger.subtype, perf_counter() - began, result)
+        return result
+
+    @staticmethod
+    def _admits(trigger: BaseTrigger, event: Event) -> bool:
+        if event.tenant_id is not None and trigger.tenant_id != event.tenant_id:
+            return False
+        try:
+            return type(trigger).matches(trigger.config, event)
+        except Exception:
+            log.exception("matcher of %r raised; treated as no match", trigger)
+            return False

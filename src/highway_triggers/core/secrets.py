@@ -1,0 +1,41 @@
+"""Secrets at rest: PyNaCl SecretBox under ``HIGHWAY_SECRET_KEY``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from nacl.secret import SecretBox
+
+log = logging.getLogger(__name__)
+
+
+class SecretCipher:
+    """Encrypts and decrypts short secrets (JWT secrets, webhook secrets) for storage."""
+
+    def __init__(self, key_material: str) -> None:
+        key = hashlib.blake2b(key_material.encode(), digest_size=SecretBox.KEY_SIZE).digest()
+        self._box = SecretBox(key)
+
+    @classmethod
+    def from_settings(cls, secret_key: str | None, key_file: str) -> SecretCipher:
+        """Use ``HIGHWAY_SECRET_KEY``; without it, a key kept in ``key_file`` (created once)."""
+        if secret_key:
+            return cls(secret_key)
+        path = Path(key_file)
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(32))
+            log.warning("HIGHWAY_SECRET_KEY is not set: generated a key in %s", path.resolve())
+        return cls(path.read_text().strip())
+
+    def encrypt(self, plaintext: str) -> str:
+        return base64.urlsafe_b64encode(self._box.encrypt(plaintext.encode())).decode()
+
+    def decrypt(self, token: str) -> str:
+        return self._box.decrypt(base64.urlsafe_b64decode(token.encode())).decode()

@@ -1,0 +1,91 @@
+"""BaseTrigger: what a plugin subclasses once per trigger type."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from highway_triggers.core.event import Event, RouteResult
+
+if TYPE_CHECKING:
+    from highway_triggers.gateway import Gateway
+
+OnFire = Literal["start", "resume_or_start", "resume_only"]
+
+
+class TriggerConfig(BaseModel):
+    """Base of every trigger's ``Config``: unknown fields are errors, ``on_fire`` is shared.
+
+    ``on_fire`` decides what a fire does when no wait matched by correlation:
+    ``start`` a new run, ``resume_or_start`` the workflow's most recent paused run,
+    or ``resume_only`` (never start).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    on_fire: OnFire = "start"
+
+
+class BaseTrigger:
+    """One deployed trigger, rebuilt from its stored ``subtype`` and ``config`` alone."""
+
+    subtype: ClassVar[str]
+    Config: ClassVar[type[BaseModel]] = TriggerConfig
+
+    __slots__ = ("id", "workflow_id", "tenant_id", "config", "gateway")
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        workflow_id: str,
+        tenant_id: str | None,
+        config: BaseModel,
+        gateway: Gateway,
+    ) -> None:
+        self.id = id
+        self.workflow_id = workflow_id
+        self.tenant_id = tenant_id
+        self.config = config
+        self.gateway = gateway
+
+    @classmethod
+    def index_key(cls, config: Any) -> str | None:
+        """The phase-1 key stored in the trigger index; ``None`` = phase 2 only."""
+        return None
+
+    @classmethod
+    def matches(cls, config: Any, event: Event) -> bool:
+        """The phase-2 matcher: pure, no I/O."""
+        return True
+
+    @property
+    def on_fire(self) -> OnFire:
+        mode: OnFire = getattr(self.config, "on_fire", "start")
+        return mode
+
+    async def start(self) -> None:
+        """Start a long-running source (a scheduler job, a mailbox watcher)."""
+
+    async def stop(self) -> None:
+        """Stop what ``start`` started."""
+
+    async def fire(
+        self,
+        data: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        correlation_key: str | None = None,
+    ) -> RouteResult:
+        """Report an occurrence this trigger observed itself.
+
+        A wait matched by ``correlation_key`` is resumed; otherwise the run is started
+        (or resumed, per ``on_fire``) through the dispatch outbox.
+        """
+        return await self.gateway.router.fire(
+            self, data, idempotency_key=idempotency_key, correlation_key=correlation_key
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} workflow={self.workflow_id}>"

@@ -1,0 +1,171 @@
+"""The tables the core owns (DESIGN §2). Plugins add their own through migrations."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, text
+from sqlmodel import Field, SQLModel
+
+from highway_triggers.db.columns import JSONType, UtcDateTime, utcnow
+
+
+def _ts(**kwargs: Any) -> Any:
+    nullable = kwargs.pop("nullable", False)
+    return Field(sa_type=UtcDateTime, nullable=nullable, **kwargs)
+
+
+def _json(nullable: bool = False) -> Any:
+    return Field(sa_column=Column(JSONType, nullable=nullable))
+
+
+class Deployment(SQLModel, table=True):
+    """A workflow's deployment status and the spec it was deployed with."""
+
+    __tablename__ = "deployments"
+
+    workflow_id: str = Field(primary_key=True)
+    tenant_id: str | None = None
+    status: str = "UNDEPLOYED"
+    spec: dict[str, Any] | None = _json(nullable=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class DeploymentHistory(SQLModel, table=True):
+    """One deploy, redeploy or undeploy attempt and its outcome."""
+
+    __tablename__ = "deployment_history"
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(index=True)
+    action: str
+    status: str
+    detail: dict[str, Any] | None = _json(nullable=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class TriggerRow(SQLModel, table=True):
+    """The trigger index: one row per trigger, ``index_key`` for phase 1.
+
+    Rows are never deleted while a replica may still hold them: undeploying marks
+    them ``UNDEPLOYED`` with a new ``revision`` so that every replica sees the change.
+    """
+
+    __tablename__ = "trigger_index"
+    __table_args__ = (
+        Index("ix_trigger_index_lookup", "trigger_subtype", "index_key", "deployment_status"),
+    )
+
+    id: str = Field(primary_key=True)
+    workflow_id: str = Field(index=True)
+    tenant_id: str | None = Field(default=None, index=True)
+    trigger_subtype: str
+    trigger_config: dict[str, Any] = _json()
+    index_key: str | None = None
+    deployment_status: str = "DEPLOYED"
+    origin: str = "deployment"
+    revision: int = Field(default=0, index=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+
+
+class Wait(SQLModel, table=True):
+    """A run suspended until an event with its correlation key or token arrives."""
+
+    __tablename__ = "waits"
+    __table_args__ = (
+        Index(
+            "ux_waits_open_single_use",
+            "tenant_id",
+            "event_name",
+            "correlation_key",
+            unique=True,
+            sqlite_where=text("consumed_at IS NULL AND multi_use = 0"),
+            postgresql_where=text("consumed_at IS NULL AND multi_use = false"),
+        ),
+    )
+
+    id: str = Field(primary_key=True)
+    tenant_id: str | None = Field(default=None, index=True)
+    workflow_run_id: str
+    workflow_id: str | None = None
+    event_name: str
+    correlation_key: str | None = Field(default=None, index=True)
+    token: str | None = Field(default=None, index=True)
+    multi_use: bool = False
+    payload_schema: dict[str, Any] | None = _json(nullable=True)
+    idempotency_key: str | None = Field(default=None, unique=True)
+    expires_at: datetime | None = _ts(nullable=True)
+    consumed_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class Delivery(SQLModel, table=True):
+    """Dedup of source deliveries: a second ``(source, delivery_id)`` is a duplicate."""
+
+    __tablename__ = "deliveries"
+
+    source: str = Field(primary_key=True)
+    delivery_id: str = Field(primary_key=True)
+    event_id: str
+    received_at: datetime = _ts(default_factory=utcnow, index=True)
+
+
+class Dispatch(SQLModel, table=True):
+    """The outbox: one start or resume to deliver to the engine."""
+
+    __tablename__ = "dispatches"
+    __table_args__ = (Index("ix_dispatches_due", "status", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True)
+    kind: str
+    mode: str = "start"
+    workflow_id: str | None = Field(default=None, index=True)
+    execution_id: str | None = None
+    trigger_id: str | None = None
+    wait_id: str | None = None
+    tenant_id: str | None = None
+    trigger_type: str
+    event_id: str
+    payload: dict[str, Any] = _json()
+    idempotency_key: str = Field(unique=True)
+    status: str = "pending"
+    attempts: int = 0
+    next_attempt_at: datetime = _ts(default_factory=utcnow)
+    locked_until: datetime | None = _ts(nullable=True)
+    last_error: str | None = None
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
+    delivered_at: datetime | None = _ts(nullable=True)
+
+
+class Tenant(SQLModel, table=True):
+    """A tenant and its JWT signing secret (encrypted with ``HIGHWAY_SECRET_KEY``)."""
+
+    __tablename__ = "tenants"
+
+    tenant_id: str = Field(primary_key=True)
+    jwt_secret_encrypted: str
+    rate_limit_per_second: float | None = None
+    burst: int | None = None
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    """An admin API key, stored as its SHA-256 digest only."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True)
+    name: str
+    key_hash: str = Field(unique=True)
+    created_at: datetime = _ts(default_factory=utcnow)
+
+
+class GatewayState(SQLModel, table=True):
+    """Counters shared by all replicas, e.g. the trigger index revision."""
+
+    __tablename__ = "gateway_state"
+
+    key: str = Field(primary_key=True)
+    value: int = 0

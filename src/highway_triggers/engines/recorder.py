@@ -1,0 +1,74 @@
+"""The embedded default engine: records every start and resume, needs no server."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from highway_triggers.core.engine import EngineAdapter, PausedRun
+from highway_triggers.core.plugins import hookimpl
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedCall:
+    """One call the recorder received."""
+
+    kind: str
+    idempotency_key: str
+    workflow_id: str | None
+    execution_id: str
+    data: dict[str, Any]
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class RecorderEngine(EngineAdapter):
+    """Records calls in memory; the dispatch rows keep the durable record.
+
+    Starts are idempotent by key, as a real engine's would be, so a redelivery
+    returns the first execution id.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[RecordedCall] = []
+        self._by_key: dict[str, str] = {}
+
+    async def start(
+        self,
+        workflow_id: str,
+        *,
+        trigger_type: str,
+        trigger_data: dict[str, Any],
+        tenant_id: str | None,
+        idempotency_key: str,
+    ) -> str:
+        if idempotency_key in self._by_key:
+            return self._by_key[idempotency_key]
+        execution_id = self._by_key[idempotency_key] = f"rec-{uuid.uuid4().hex}"
+        data = {"trigger_type": trigger_type, "trigger_data": trigger_data, "tenant_id": tenant_id}
+        self.calls.append(RecordedCall("start", idempotency_key, workflow_id, execution_id, data))
+        return execution_id
+
+    async def resume(
+        self,
+        execution_id: str,
+        *,
+        resume_data: dict[str, Any],
+        interaction_id: str,
+        idempotency_key: str,
+    ) -> None:
+        if idempotency_key in self._by_key:
+            return
+        self._by_key[idempotency_key] = execution_id
+        data = {"resume_data": resume_data, "interaction_id": interaction_id}
+        self.calls.append(RecordedCall("resume", idempotency_key, None, execution_id, data))
+
+    async def paused_runs(self, workflow_id: str, *, tenant_id: str | None) -> list[PausedRun]:
+        return []
+
+
+@hookimpl
+def highway_engines() -> dict[str, type]:
+    return {"recorder": RecorderEngine}

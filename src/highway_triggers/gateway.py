@@ -1,0 +1,138 @@
+"""The Gateway: every part of a running highway-triggers process, wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete
+
+from highway_triggers.core.auth import Authenticator
+from highway_triggers.core.changes import ChangeFeed
+from highway_triggers.core.deployment import DeploymentService
+from highway_triggers.core.dispatcher import Dispatcher
+from highway_triggers.core.engine import EngineAdapter
+from highway_triggers.core.manager import TriggerManager
+from highway_triggers.core.metrics import Metrics
+from highway_triggers.core.outbox import DELIVERIES, OutboxWriter
+from highway_triggers.core.plugins import Plugins, load_plugins
+from highway_triggers.core.router import EventRouter
+from highway_triggers.core.secrets import SecretCipher
+from highway_triggers.core.tenants import TenantService
+from highway_triggers.db import migrate
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.database import Database
+from highway_triggers.settings import Settings
+
+log = logging.getLogger(__name__)
+HOUSEKEEPING_SECONDS = 600
+
+
+async def await_me_maybe(value: Any) -> Any:
+    """Await what a hook returned when it is awaitable (or an async callable)."""
+    if callable(value) and inspect.iscoroutinefunction(value):
+        value = value()
+    if inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+class Gateway:
+    """Settings, plugins, database, trigger manager, router, outbox and dispatcher."""
+
+    def __init__(self, settings: Settings, plugins: Plugins | None = None) -> None:
+        self.settings = settings
+        self.plugins = plugins or load_plugins(settings.load_plugins, settings.trace_plugins)
+        self.db = Database(settings.database_url)
+        secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
+        self.cipher = SecretCipher.from_settings(secret_key, settings.secret_key_file)
+        self.metrics = Metrics()
+        self.manager = TriggerManager(self.db, self.plugins.trigger_types)
+        self.manager.bind(self)
+        self.engine = self._make_engine()
+        self.dispatcher = Dispatcher(self.db, self.engine, settings, self.metrics)
+        self.writer = OutboxWriter(
+            self.db, max_batch=settings.writer_max_batch, on_commit=lambda _: self.dispatcher.wake()
+        )
+        self.router = EventRouter(self.manager.index, self.writer, self.metrics)
+        self.deployments = DeploymentService(self.db, self.plugins.trigger_types)
+        admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+        self.auth = Authenticator(self.db, self.cipher, admin_token)
+        self.tenants = TenantService(self.db, self.cipher)
+        self.changes = ChangeFeed(self.db, settings.reconcile_interval_seconds, self.manager.sync)
+        self.metrics.watch_gauges(
+            "highway_active_triggers",
+            "Active triggers on this replica, by subtype.",
+            "subtype",
+            self.manager.index.count_by_subtype,
+        )
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    @property
+    def hook(self) -> Any:
+        return self.plugins.pm.hook
+
+    def _make_engine(self) -> EngineAdapter:
+        engine_cls = self.plugins.engines.get(self.settings.engine)
+        if engine_cls is None:
+            known = ", ".join(sorted(self.plugins.engines))
+            raise RuntimeError(f"HIGHWAY_ENGINE={self.settings.engine!r} is not installed (have: {known})")
+        engine: EngineAdapter = engine_cls(self.settings)
+        return engine
+
+    def upgrade_schema_if_needed(self) -> None:
+        """Migrate on start-up when allowed (SQLite by default), else refuse a stale schema."""
+        locations = self.plugins.migration_locations()
+        auto = self.settings.auto_migrate
+        if auto if auto is not None else self.settings.is_sqlite:
+            migrate.upgrade(self.db, locations)
+        elif missing := migrate.pending(self.db, locations):
+            raise RuntimeError(
+                f"the database schema is behind ({', '.join(sorted(missing))}): "
+                "run `highway-triggers db upgrade`"
+            )
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.upgrade_schema_if_needed)
+        await self.manager.sync()
+        self.writer.start()
+        self.dispatcher.start()
+        self.changes.start()
+        self._housekeeping = asyncio.create_task(self._prune_deliveries(), name="highway-housekeeping")
+        for result in self.hook.highway_startup(gateway=self):
+            await await_me_maybe(result)
+        log.info(
+            "gateway started: %d active triggers, engine %s, plugins %s",
+            len(self.manager.index),
+            self.settings.engine,
+            ", ".join(p.name for p in self.plugins.loaded),
+        )
+
+    async def stop(self) -> None:
+        for result in self.hook.highway_shutdown(gateway=self):
+            await await_me_maybe(result)
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+        await self.changes.stop()
+        await self.writer.stop()
+        await self.dispatcher.stop()
+        await self.manager.stop_all()
+        await self.engine.aclose()
+        self.db.close()
+
+    async def _prune_deliveries(self) -> None:
+        """Forget dedup rows past the retention period."""
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            cutoff = utcnow() - timedelta(hours=self.settings.delivery_retention_hours)
+            try:
+                await self.db.write(self._delete_deliveries_before, cutoff)
+            except Exception:
+                log.exception("pruning old deliveries failed")
+
+    def _delete_deliveries_before(self, cutoff: Any) -> None:
+        with self.db.engine.begin() as conn:
+            conn.execute(delete(DELIVERIES).where(DELIVERIES.c.received_at < cutoff))

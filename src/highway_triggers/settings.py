@@ -1,0 +1,57 @@
+"""Settings from ``HIGHWAY_*`` environment variables (pydantic-settings)."""
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The gateway's configuration; every field is ``HIGHWAY_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HIGHWAY_", extra="ignore")
+
+    database_url: str = "sqlite:///highway-triggers.db"
+    auto_migrate: bool | None = Field(
+        default=None, description="Upgrade the schema on start-up; default: on SQLite only."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8003
+    public_url: str = ""
+    admin_token: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    secret_key_file: str = ".highway-secret-key"
+
+    engine: str = "recorder"
+    engine_url: str = "http://127.0.0.1:8000"
+    engine_token: SecretStr | None = None
+    engine_timeout_seconds: float = 10.0
+
+    load_plugins: str | None = Field(
+        default=None, description="Comma-separated entry-point names to load; unset = all."
+    )
+    trace_plugins: bool = False
+
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    dispatch_max_attempts: int = 8
+    dispatch_backoff_base_seconds: float = 1.0
+    dispatch_backoff_max_seconds: float = 300.0
+    dispatch_concurrency: int = 32
+    dispatch_batch_size: int = 256
+    dispatch_lease_seconds: float = 60.0
+    dispatch_poll_seconds: float = 1.0
+
+    writer_max_batch: int = 512
+    reconcile_interval_seconds: float = 1.0
+    delivery_retention_hours: float = 72.0
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
