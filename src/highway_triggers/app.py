@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from highway_triggers.api import deployments, dispatches, health, tenants, triggers
+from highway_triggers.api import deployments, dispatches, events, health, tenants, triggers
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.http import (
     BodyLimit,
@@ -23,7 +23,14 @@ from highway_triggers.gateway import Gateway
 from highway_triggers.logs import configure_logging
 from highway_triggers.settings import Settings
 
-CORE_ROUTES = (health.routes, deployments.routes, triggers.routes, dispatches.routes, tenants.routes)
+CORE_ROUTES = (
+    health.routes,
+    deployments.routes,
+    triggers.routes,
+    dispatches.routes,
+    tenants.routes,
+    events.routes,
+)
 
 
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:

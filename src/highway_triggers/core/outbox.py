@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, insert, or_, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from highway_triggers.core.event import RouteResult
@@ -67,6 +67,9 @@ class OutboxWriter:
             dialect.insert(DELIVERIES)
             .on_conflict_do_nothing()
             .returning(DELIVERIES.c.source, DELIVERIES.c.delivery_id)
+        )
+        self._forget_delivery = delete(DELIVERIES).where(
+            DELIVERIES.c.source == bindparam("s"), DELIVERIES.c.delivery_id == bindparam("d")
         )
         self._insert_dispatch = dialect.insert(DISPATCHES).on_conflict_do_nothing(
             index_elements=["idempotency_key"]
@@ -129,6 +132,7 @@ class OutboxWriter:
         fresh = self._dedup(conn, batch, now)
         rows: list[dict[str, Any]] = []
         results: list[RouteResult] = []
+        unmatched: list[dict[str, str]] = []
         for intake in batch:
             if intake.dedup_key is not None and intake.event_id not in fresh:
                 results.append(RouteResult(intake.event_id, duplicate=True))
@@ -136,6 +140,9 @@ class OutboxWriter:
             resumes = self._resumes(conn, intake, now) if intake.correlation_keys else []
             starts = [] if (intake.exclusive and resumes) else list(intake.starts)
             new_rows = resumes + [_start_row(intake, trigger, now) for trigger in starts]
+            if not new_rows and intake.dedup_key is not None:
+                # nothing took it: forget the delivery, so a redelivery may match later
+                unmatched.append({"s": intake.subtype, "d": intake.dedup_key})
             rows.extend(new_rows)
             results.append(
                 RouteResult(
@@ -147,6 +154,8 @@ class OutboxWriter:
             )
         if rows:
             conn.execute(self._insert_dispatch, rows)
+        if unmatched:
+            conn.execute(self._forget_delivery, unmatched)
         return results
 
     def _dedup(self, conn: Connection, batch: list[Intake], now: datetime) -> set[str]:

@@ -1,0 +1,55 @@
+"""Event injection: ``POST /api/v1/events/{tenant_id}`` with the tenant's JWT.
+
+Resumes the tenant's waits on ``correlation_key`` (phase 0) and starts every matching
+``EVENT`` trigger (phases 1 and 2).
+"""
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from highway_triggers.core.auth import bearer_token
+from highway_triggers.core.errors import HTTPError
+from highway_triggers.core.event import Event
+from highway_triggers.core.http import accepted, gateway_of, read_object
+
+EVENT = "EVENT"
+
+
+async def inject_event(request: Request) -> Response:
+    """``{"event_name", "correlation_key"?, "payload"}``; 404 when nothing took it.
+
+    An ``Idempotency-Key`` header makes a repeated delivery harmless.
+    """
+    gateway = gateway_of(request)
+    tenant_id = request.path_params["tenant_id"]
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise HTTPError(401, "UNAUTHORIZED", "a tenant JWT is required")
+    await gateway.auth.tenant_claims(token, tenant_id)
+    body = await read_object(request)
+    event_name, correlation_key = body.get("event_name"), body.get("correlation_key")
+    payload = body.get("payload", {})
+    if not isinstance(event_name, str) or not event_name:
+        raise HTTPError(400, "MALFORMED_BODY", "event_name: required string")
+    if correlation_key is not None and not isinstance(correlation_key, str):
+        raise HTTPError(400, "MALFORMED_BODY", "correlation_key: must be a string")
+    if not isinstance(payload, dict):
+        raise HTTPError(400, "MALFORMED_BODY", "payload: must be a JSON object")
+    result = await gateway.router.route(
+        Event(
+            subtype=EVENT,
+            index_keys=(event_name,),
+            payload=payload,
+            tenant_id=tenant_id,
+            idempotency_key=request.headers.get("idempotency-key"),
+            correlation_keys=(correlation_key,) if correlation_key else (),
+            meta={"event_name": event_name},
+        )
+    )
+    if not result.duplicate and result.delivered_to == 0:
+        raise HTTPError(404, "NO_WAITING_WORKFLOW", f"no waiting run or EVENT trigger took {event_name!r}")
+    return accepted(result)
+
+
+routes = [Route("/api/v1/events/{tenant_id}", inject_event, methods=["POST"])]

@@ -1,0 +1,298 @@
+"""Helpers for testing the gateway and plugins against real parts.
+
+Real uvicorn servers on loopback (the gateway, and :class:`FakeEngine`, an engine
+speaking CONTRACT §4), and throwaway PostgreSQL databases. Plugin authors can use
+them too.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from highway_triggers.settings import Settings
+
+POSTGRES_URL = os.environ.get(
+    "HIGHWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+ADMIN_TOKEN = "test-admin-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll ``condition()`` until it is truthy; its value, or AssertionError on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+class ServerThread:
+    """A real uvicorn server for an ASGI app, on a loopback port, in a thread."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        wait_until(lambda: self.server.started or not self._thread.is_alive(), timeout=30)
+        if not self.server.started:
+            raise RuntimeError(f"server on port {self.port} did not start")
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self._thread.join(timeout=30)
+
+
+@dataclass
+class EngineCall:
+    method: str
+    path: str
+    idempotency_key: str | None
+    authorization: str | None
+    body: Any
+
+
+@dataclass
+class FakeEngine:
+    """A workflow engine on loopback speaking CONTRACT §4; records every request.
+
+    ``fail_with`` makes every call answer that status (an engine that is down or
+    broken); ``paused`` lists the runs the paused-runs query returns per workflow.
+    """
+
+    calls: list[EngineCall] = field(default_factory=list)
+    fail_with: int | None = None
+    paused: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _executions: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v2/workflows/{workflow_id}/execute", self._execute, methods=["POST"]),
+                Route("/v2/workflows/{workflow_id}/executions", self._executions_of, methods=["GET"]),
+                Route("/v2/executions/{execution_id}/resume", self._resume, methods=["POST"]),
+            ]
+        )
+
+    def starts(self) -> list[EngineCall]:
+        return [c for c in self.calls if c.path.endswith("/execute")]
+
+    def resumes(self) -> list[EngineCall]:
+        return [c for c in self.calls if c.path.endswith("/resume")]
+
+    def accepted(self, kind: str = "execute") -> dict[str, EngineCall]:
+        """Calls the engine accepted, by idempotency key (what a real engine would run)."""
+        with self._lock:
+            return {
+                c.idempotency_key: c
+                for c in self.calls
+                if c.path.endswith(kind) and c.idempotency_key in self._executions
+            }
+
+    async def _record(self, request: Request) -> EngineCall | Response:
+        body = await request.json() if request.method == "POST" else None
+        call = EngineCall(
+            request.method,
+            request.url.path,
+            request.headers.get("idempotency-key"),
+            request.headers.get("authorization"),
+            body,
+        )
+        with self._lock:
+            self.calls.append(call)
+        if self.fail_with is not None:
+            return JSONResponse({"error": "unavailable"}, status_code=self.fail_with)
+        return call
+
+    async def _execute(self, request: Request) -> Response:
+        call = await self._record(request)
+        if isinstance(call, Response):
+            return call
+        with self._lock:
+            key = call.idempotency_key or uuid.uuid4().hex
+            execution_id = self._executions.setdefault(key, f"exec-{uuid.uuid4().hex[:12]}")
+        return JSONResponse({"execution_id": execution_id, "status": "running"})
+
+    async def _resume(self, request: Request) -> Response:
+        call = await self._record(request)
+        if isinstance(call, Response):
+            return call
+        with self._lock:
+            self._executions.setdefault(call.idempotency_key or uuid.uuid4().hex, request.path_params["execution_id"])
+        return JSONResponse({"status": "resumed"})
+
+    async def _executions_of(self, request: Request) -> Response:
+        call = await self._record(request)
+        if isinstance(call, Response):
+            return call
+        return JSONResponse({"workflows": self.paused.get(request.path_params["workflow_id"], [])})
+
+
+@contextmanager
+def running_engine(engine: FakeEngine | None = None, port: int | None = None) -> Iterator[tuple[FakeEngine, str]]:
+    engine = engine or FakeEngine()
+    server = ServerThread(engine.app(), port).start()
+    try:
+        yield engine, server.url
+    finally:
+        server.stop()
+
+
+@contextmanager
+def postgres_database(base_url: str = POSTGRES_URL) -> Iterator[str]:
+    """A new empty PostgreSQL database for one test; dropped afterwards."""
+    import psycopg
+
+    name = f"ht_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(base_url, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield base_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_available(base_url: str = POSTGRES_URL) -> bool:
+    import psycopg
+
+    try:
+        psycopg.connect(base_url, connect_timeout=2).close()
+        return True
+    except psycopg.Error:
+        return False
+
+
+def gateway_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Settings:
+    """Settings for a fast test gateway: short polls and backoffs, a known admin token."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "secret_key": "test-secret-key",
+        "secret_key_file": str(tmp_path / "secret-key"),
+        "auto_migrate": True,
+        "dispatch_poll_seconds": 0.05,
+        "dispatch_backoff_base_seconds": 0.05,
+        "dispatch_backoff_max_seconds": 0.5,
+        "reconcile_interval_seconds": 0.2,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class RunningGateway:
+    """A gateway served by uvicorn in this process; ``gateway`` is its live object."""
+
+    server: ServerThread
+    app: Any
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def gateway(self) -> Any:
+        return self.app.state.gateway
+
+    def client(self, token: str | None = ADMIN_TOKEN) -> httpx.Client:
+        """An httpx client for this gateway (admin token by default), closed with it."""
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        self.clients.append(client)
+        return client
+
+
+@contextmanager
+def running_gateway(settings: Settings) -> Iterator[RunningGateway]:
+    from highway_triggers.app import create_app
+
+    app = create_app(settings)
+    running = RunningGateway(ServerThread(app).start(), app)
+    try:
+        yield running
+    finally:
+        for client in running.clients:
+            client.close()
+        running.server.stop()
+
+
+class GatewayProcess:
+    """``highway-triggers serve`` in its own process (for kill -9 and several replicas)."""
+
+    def __init__(self, env: dict[str, str], log_path: Any, port: int | None = None) -> None:
+        self.log_path = log_path
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "HIGHWAY_PORT": str(self.port), "HIGHWAY_HOST": "127.0.0.1"}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30) -> GatewayProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "highway_triggers.cli", "serve"],
+                env=self.env,
+                stdout=log,
+                stderr=log,
+            )
+
+        def healthy() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                with open(self.log_path) as log:
+                    raise RuntimeError(f"gateway exited: {log.read()[-2000:]}")
+            try:
+                return httpx.get(f"{self.url}/health", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(healthy, timeout=timeout, interval=0.1)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flushing."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()

@@ -1,0 +1,63 @@
+"""Fixtures: every database test runs on SQLite and on PostgreSQL."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from highway_triggers.testing import (
+    FakeEngine,
+    RunningGateway,
+    gateway_settings,
+    postgres_available,
+    postgres_database,
+    running_engine,
+    running_gateway,
+)
+from highway_triggers.settings import Settings
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def need_postgres() -> None:
+    """Skip without PostgreSQL on a laptop; in CI a missing server is a failure."""
+    if not postgres_available():
+        message = "PostgreSQL is not reachable at HIGHWAY_TEST_POSTGRES_URL"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    need_postgres()
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gateway.db'}"
+        return
+    need_postgres()
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return gateway_settings(database_url, tmp_path)
+
+
+@pytest.fixture
+def gateway(settings: Settings) -> Iterator[RunningGateway]:
+    with running_gateway(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def engine() -> Iterator[tuple[FakeEngine, str]]:
+    with running_engine() as running:
+        yield running
