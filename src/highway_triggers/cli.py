@@ -73,6 +73,8 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
         "access_log": False,
     }
     if workers > 1:
+        if settings.is_sqlite:
+            raise click.ClickException("SQLite serves one worker; use PostgreSQL for several")
         uvicorn.run("highway_triggers.app:app_from_environment", factory=True, workers=workers, **options)
         return
     from highway_triggers.app import create_app

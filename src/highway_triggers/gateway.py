@@ -53,10 +53,13 @@ class Gateway:
         self.manager = TriggerManager(self.db, self.plugins.trigger_types)
         self.manager.bind(self)
         self.engine = self._make_engine()
-        self.dispatcher = Dispatcher(self.db, self.engine, settings, self.metrics)
         self.writer = OutboxWriter(
-            self.db, max_batch=settings.writer_max_batch, on_commit=lambda _: self.dispatcher.wake()
+            self.db,
+            max_batch=settings.writer_max_batch,
+            lease_seconds=settings.dispatch_lease_seconds,
+            on_commit=lambda jobs: self.dispatcher.accept(jobs),
         )
+        self.dispatcher = Dispatcher(self.db, self.engine, self.writer, settings, self.metrics)
         self.router = EventRouter(self.manager.index, self.writer, self.metrics)
         self.deployments = DeploymentService(self.db, self.plugins.trigger_types)
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
@@ -99,7 +102,7 @@ class Gateway:
         await asyncio.to_thread(self.upgrade_schema_if_needed)
         await self.manager.sync()
         self.writer.start()
-        self.dispatcher.start()
+        await self.dispatcher.start()
         self.changes.start()
         self._housekeeping = asyncio.create_task(self._prune_deliveries(), name="highway-housekeeping")
         for result in self.hook.highway_startup(gateway=self):
@@ -117,8 +120,8 @@ class Gateway:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.changes.stop()
-        await self.writer.stop()
         await self.dispatcher.stop()
+        await self.writer.stop()
         await self.manager.stop_all()
         await self.engine.aclose()
         self.db.close()

@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     writer_max_batch: int = 512
     reconcile_interval_seconds: float = 1.0
     delivery_retention_hours: float = 72.0
+
+    @model_validator(mode="after")
+    def _lease_outlasts_engine_calls(self) -> "Settings":
+        if self.dispatch_lease_seconds <= self.engine_timeout_seconds:
+            raise ValueError(
+                "HIGHWAY_DISPATCH_LEASE_SECONDS must exceed HIGHWAY_ENGINE_TIMEOUT_SECONDS, or a "
+                "replica could claim a dispatch whose delivery is still under way"
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:

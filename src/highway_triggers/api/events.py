@@ -36,13 +36,14 @@ async def inject_event(request: Request) -> Response:
         raise HTTPError(400, "MALFORMED_BODY", "correlation_key: must be a string")
     if not isinstance(payload, dict):
         raise HTTPError(400, "MALFORMED_BODY", "payload: must be a JSON object")
+    key = request.headers.get("idempotency-key")
     result = await gateway.router.route(
         Event(
             subtype=EVENT,
             index_keys=(event_name,),
             payload=payload,
             tenant_id=tenant_id,
-            idempotency_key=request.headers.get("idempotency-key"),
+            idempotency_key=f"{tenant_id}:{key}" if key else None,  # keys are per tenant
             correlation_keys=(correlation_key,) if correlation_key else (),
             meta={"event_name": event_name},
         )

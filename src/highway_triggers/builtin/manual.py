@@ -50,7 +50,8 @@ async def run_manual(request: Request) -> Response:
     trigger = triggers[0]
     if getattr(trigger.config, "require_confirmation", False) and body.get("confirm") is not True:
         raise HTTPError(400, "CONFIRMATION_REQUIRED", 'this trigger needs "confirm": true in the body')
-    result = await trigger.fire(data, idempotency_key=request.headers.get("idempotency-key"))
+    key = request.headers.get("idempotency-key")  # scoped to the workflow
+    result = await trigger.fire(data, idempotency_key=f"{workflow_id}:{key}" if key else None)
     return accepted(result)
 
 

@@ -22,6 +22,7 @@ API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 TENANTS = Tenant.__table__  # type: ignore[attr-defined]
 KEY_PREFIX = "hwk_"
 TENANT_SECRET_TTL = 10.0
+VERIFIED_CACHE_SIZE = 10_000
 
 
 def digest(token: str) -> str:
@@ -52,6 +53,7 @@ class Authenticator:
         self._bootstrap = admin_token.encode() if admin_token else None
         self._known_keys: set[str] = set()
         self._tenant_secrets: dict[str, tuple[str, float]] = {}
+        self._verified: dict[str, tuple[dict[str, Any], float]] = {}
 
     async def is_admin(self, token: str | None) -> bool:
         if not token:
@@ -78,7 +80,21 @@ class Authenticator:
         return claims
 
     async def verify_tenant_token(self, token: str) -> dict[str, Any]:
-        """The claims of a tenant JWT signed with its tenant's secret; 401 otherwise."""
+        """The claims of a tenant JWT signed with its tenant's secret; 401 otherwise.
+
+        A verified token is remembered until it expires or for TENANT_SECRET_TTL seconds,
+        whichever is first, so that a client's next request skips the HMAC.
+        """
+        cached = self._verified.get(token)
+        if cached is not None and time.monotonic() < cached[1] and time.time() < cached[0]["exp"]:
+            return cached[0]
+        claims = await self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (claims, time.monotonic() + TENANT_SECRET_TTL)
+        return claims
+
+    async def _verify(self, token: str) -> dict[str, Any]:
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
         except jwt.PyJWTError:
@@ -108,7 +124,9 @@ class Authenticator:
         return secret
 
     def forget_tenant(self, tenant_id: str) -> None:
+        """Drop what is cached for a tenant (its secret was rotated)."""
         self._tenant_secrets.pop(tenant_id, None)
+        self._verified.clear()
 
     def _key_exists(self, hashed: str) -> bool:
         with self._db.engine.connect() as conn:

@@ -58,6 +58,7 @@ class ChangeFeed:
         self._on_change = on_change
         self._kick = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._poll(), name="highway-change-poll"))
@@ -65,16 +66,22 @@ class ChangeFeed:
             self._tasks.append(asyncio.create_task(self._listen(), name="highway-change-listen"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        # Let a sync under way finish: cancelling it would leave its worker thread
+        # using a connection after the engine is disposed (a leaked connection).
+        self._stopping = True
+        self._kick.set()
+        for task in self._tasks[1:]:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _poll(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await asyncio.wait_for(self._kick.wait(), self._interval)
             except TimeoutError:
                 pass
+            if self._stopping:
+                return
             self._kick.clear()
             try:
                 await self._on_change()

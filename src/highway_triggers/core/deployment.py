@@ -278,7 +278,8 @@ class DeploymentService:
         query = select(TRIGGERS).where(TRIGGERS.c.deployment_status == DEPLOYED)
         for name, value in filters.items():
             if value is not None:
-                query = query.where((columns.get(name) or TRIGGERS.c[name]) == value)
+                column = columns[name] if name in columns else TRIGGERS.c[name]
+                query = query.where(column == value)
         return [_trigger_view(r) for r in conn.execute(query.order_by(TRIGGERS.c.created_at)).mappings()]
 
 

@@ -1,9 +1,11 @@
 """The dispatcher: delivers outbox rows to the engine with retries (DESIGN §1, §6).
 
-Rows are claimed with ``FOR UPDATE SKIP LOCKED`` (a no-op on SQLite, where the
-single writer thread serialises claims) and leased: a row whose replica died while
-delivering is claimed again once its lease ends. Every call to the engine carries the
-row's idempotency key, the same on every attempt.
+Dispatches written by this replica arrive in memory, already leased to it. Others
+(retries after backoff, rows whose replica died while delivering, rows retried by
+hand) are claimed from the table with ``FOR UPDATE SKIP LOCKED`` (SQLite needs no
+row locks: one writer thread serialises claims). Outcomes go back through the
+:class:`OutboxWriter` and are committed with its next batch. Every call to the engine
+carries the row's idempotency key, the same on every attempt.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Row, and_, bindparam, or_, select, update
+from sqlalchemy import and_, or_, select, update
 
 from highway_triggers.core.engine import EngineAdapter, EngineError
 from highway_triggers.core.outbox import DISPATCHES as D
+from highway_triggers.core.outbox import DispatchJob, OutboxWriter
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 
@@ -35,55 +39,54 @@ RETRYABLE = ("failed", "dead", "skipped")
 class Outcome:
     """What one delivery attempt came to."""
 
-    row: Row[Any]
+    job: DispatchJob
     status: str
     execution_id: str | None = None
     error: str | None = None
 
 
 class Dispatcher:
-    """Claims due dispatches, delivers them concurrently, records each outcome."""
+    """Delivers jobs concurrently (bounded), records each outcome, polls for due rows."""
 
     def __init__(
-        self, db: Database, engine: EngineAdapter, settings: Settings, metrics: Metrics
+        self,
+        db: Database,
+        engine: EngineAdapter,
+        writer: OutboxWriter,
+        settings: Settings,
+        metrics: Metrics,
     ) -> None:
         self._db = db
         self._engine = engine
+        self._writer = writer
         self._settings = settings
         self._metrics = metrics
         self._wakeup = asyncio.Event()
+        self._backlog: deque[DispatchJob] = deque()
         self._inflight: set[asyncio.Task[Outcome]] = set()
         self._done: list[Outcome] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._record_stmt = (
-            update(D)
-            .where(
-                D.c.id == bindparam("b_id"),
-                D.c.status == "delivering",
-                D.c.attempts == bindparam("b_attempts"),
-            )
-            .values(
-                status=bindparam("b_status"),
-                execution_id=bindparam("b_execution_id"),
-                last_error=bindparam("b_error"),
-                next_attempt_at=bindparam("b_next"),
-                delivered_at=bindparam("b_delivered"),
-                locked_until=None,
-                updated_at=bindparam("b_now"),
-            )
-        )
+
+    def accept(self, jobs: list[DispatchJob]) -> None:
+        """Deliver these freshly committed jobs (they are leased to this replica)."""
+        if not self._stopping:
+            self._backlog.extend(jobs)
+            self._launch()
 
     def wake(self) -> None:
-        """New rows were committed: look for work now rather than at the next poll."""
+        """Look for due rows in the table now rather than at the next poll."""
         self._wakeup.set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        if not self._db.is_postgres:
+            await self._db.write(self._release_orphans)
         self._task = asyncio.create_task(self._run(), name="highway-dispatcher")
 
     async def stop(self) -> None:
-        """Finish the deliveries under way, record them, stop claiming."""
+        """Finish the deliveries under way and hand their outcomes to the writer."""
         self._stopping = True
+        self._backlog.clear()  # still leased; delivered after the lease or restart
         self._wakeup.set()
         if self._task is not None:
             await self._task
@@ -91,41 +94,69 @@ class Dispatcher:
     async def _run(self) -> None:
         poll = self._settings.dispatch_poll_seconds
         while True:
-            self._wakeup.clear()
-            if self._done:
-                done, self._done = self._done, []
-                await self._safely(self._db.write(self._record, done))
+            self._flush()
             if self._stopping:
                 if not self._inflight:
+                    self._flush()
                     return
                 await asyncio.wait(self._inflight)
                 continue
-            free = self._settings.dispatch_concurrency - len(self._inflight)
-            claimed = await self._safely(self._db.write(self._claim, free)) if free > 0 else None
-            for row in claimed or ():
-                task = asyncio.create_task(self._deliver(row))
-                self._inflight.add(task)
-                task.add_done_callback(self._finished)
-            if not claimed or len(claimed) < free:
+            free = self._settings.dispatch_concurrency - len(self._inflight) - len(self._backlog)
+            if free > 0:
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), poll)
-                except TimeoutError:
-                    pass
+                    claimed = await self._db.write(self._claim, free)
+                except Exception:
+                    log.exception("claiming due dispatches failed; will retry")
+                    claimed = []
+                self._backlog.extend(DispatchJob.from_row(row) for row in claimed)
+                self._launch()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), poll)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
 
-    async def _safely(self, work: Any) -> Any:
-        try:
-            return await work
-        except Exception:
-            log.exception("dispatcher database call failed; will retry")
-            await asyncio.sleep(self._settings.dispatch_poll_seconds)
-            return None
+    def _launch(self) -> None:
+        while self._backlog and len(self._inflight) < self._settings.dispatch_concurrency:
+            task = asyncio.create_task(self._deliver(self._backlog.popleft()))
+            self._inflight.add(task)
+            task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[Outcome]) -> None:
         self._inflight.discard(task)
         self._done.append(task.result())
-        self._wakeup.set()
+        if not self._stopping:
+            self._launch()
+        if len(self._done) >= 64 or not self._inflight:
+            self._flush()
 
-    def _claim(self, limit: int) -> list[Row[Any]]:
+    def _flush(self) -> None:
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        sql = self._writer.sql
+        now = utcnow()
+        params = []
+        for o in done:
+            retry_at = now + timedelta(seconds=self._backoff(o.job.attempts))
+            params.append(
+                (
+                    o.status,
+                    o.execution_id or o.job.execution_id,
+                    o.error,
+                    sql.timestamp(retry_at if o.status == "failed" else o.job.next_attempt_at or now),
+                    sql.timestamp(now) if o.status == "delivered" else None,
+                    sql.timestamp(now),
+                    o.job.id,
+                    o.job.attempts,
+                )
+            )
+            self._metrics.dispatched(o.status)
+            if o.status in ("failed", "dead"):
+                log.warning("dispatch %s attempt %d %s: %s", o.job.id, o.job.attempts, o.status, o.error)
+        self._writer.record(params)
+
+    def _claim(self, limit: int) -> list[Any]:
         now = utcnow()
         due = or_(
             and_(D.c.status.in_(("pending", "failed")), D.c.next_attempt_at <= now),
@@ -148,74 +179,59 @@ class Dispatcher:
         with self._db.engine.begin() as conn:
             return list(conn.execute(stmt).all())
 
-    async def _deliver(self, row: Row[Any]) -> Outcome:
-        try:
-            return await self._call_engine(row)
-        except EngineError as exc:
-            final = not exc.retryable or row.attempts >= self._settings.dispatch_max_attempts
-            return Outcome(row, "dead" if final else "failed", error=str(exc))
-        except Exception as exc:
-            log.exception("engine adapter raised while delivering dispatch %s", row.id)
-            final = row.attempts >= self._settings.dispatch_max_attempts
-            return Outcome(row, "dead" if final else "failed", error=f"{type(exc).__name__}: {exc}")
-
-    async def _call_engine(self, row: Row[Any]) -> Outcome:
-        engine = self._engine
-        if row.kind == "resume":
-            await engine.resume(
-                row.execution_id,
-                resume_data=row.payload,
-                interaction_id=row.wait_id or row.event_id,
-                idempotency_key=row.idempotency_key,
+    def _release_orphans(self) -> None:
+        """SQLite has one gateway process: what it was delivering when it died is due now."""
+        with self._db.engine.begin() as conn:
+            conn.execute(
+                update(D).where(D.c.status == "delivering").values(status="pending", locked_until=None)
             )
-            return Outcome(row, "delivered", row.execution_id)
-        if row.mode in ("resume_or_start", "resume_only"):
-            paused = await engine.paused_runs(row.workflow_id, tenant_id=row.tenant_id)
+
+    async def _deliver(self, job: DispatchJob) -> Outcome:
+        try:
+            return await self._call_engine(job)
+        except EngineError as exc:
+            final = not exc.retryable or job.attempts >= self._settings.dispatch_max_attempts
+            return Outcome(job, "dead" if final else "failed", error=str(exc))
+        except Exception as exc:
+            log.exception("engine adapter raised while delivering dispatch %s", job.id)
+            final = job.attempts >= self._settings.dispatch_max_attempts
+            return Outcome(job, "dead" if final else "failed", error=f"{type(exc).__name__}: {exc}")
+
+    async def _call_engine(self, job: DispatchJob) -> Outcome:
+        engine = self._engine
+        if job.kind == "resume":
+            assert job.execution_id is not None
+            await engine.resume(
+                job.execution_id,
+                resume_data=job.payload,
+                interaction_id=job.wait_id or job.event_id,
+                idempotency_key=job.idempotency_key,
+            )
+            return Outcome(job, "delivered", job.execution_id)
+        assert job.workflow_id is not None
+        if job.mode in ("resume_or_start", "resume_only"):
+            paused = await engine.paused_runs(
+                job.workflow_id, tenant_id=job.tenant_id, idempotency_key=job.idempotency_key
+            )
             if paused:
                 latest = max(paused, key=lambda r: (r.started_at is not None, r.started_at))
                 await engine.resume(
                     latest.execution_id,
-                    resume_data=row.payload,
-                    interaction_id=row.event_id,
-                    idempotency_key=row.idempotency_key,
+                    resume_data=job.payload,
+                    interaction_id=job.event_id,
+                    idempotency_key=job.idempotency_key,
                 )
-                return Outcome(row, "delivered", latest.execution_id)
-            if row.mode == "resume_only":
-                return Outcome(row, "skipped", error="no paused run to resume (on_fire: resume_only)")
+                return Outcome(job, "delivered", latest.execution_id)
+            if job.mode == "resume_only":
+                return Outcome(job, "skipped", error="no paused run to resume (on_fire: resume_only)")
         execution_id = await engine.start(
-            row.workflow_id,
-            trigger_type=row.trigger_type,
-            trigger_data=row.payload,
-            tenant_id=row.tenant_id,
-            idempotency_key=row.idempotency_key,
+            job.workflow_id,
+            trigger_type=job.trigger_type,
+            trigger_data=job.payload,
+            tenant_id=job.tenant_id,
+            idempotency_key=job.idempotency_key,
         )
-        return Outcome(row, "delivered", execution_id)
-
-    def _record(self, outcomes: list[Outcome]) -> None:
-        now = utcnow()
-        params = [
-            {
-                "b_id": o.row.id,
-                "b_attempts": o.row.attempts,
-                "b_status": o.status,
-                "b_execution_id": o.execution_id or o.row.execution_id,
-                "b_error": o.error,
-                "b_next": now + timedelta(seconds=self._backoff(o.row.attempts))
-                if o.status == "failed"
-                else o.row.next_attempt_at,
-                "b_delivered": now if o.status == "delivered" else None,
-                "b_now": now,
-            }
-            for o in outcomes
-        ]
-        with self._db.engine.begin() as conn:
-            conn.execute(self._record_stmt, params)
-        for o in outcomes:
-            self._metrics.dispatched(o.status)
-            if o.status in ("failed", "dead"):
-                log.warning(
-                    "dispatch %s attempt %d %s: %s", o.row.id, o.row.attempts, o.status, o.error
-                )
+        return Outcome(job, "delivered", execution_id)
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: about base·2^(n-1), capped, times 0.5–1."""

@@ -60,8 +60,10 @@ class EngineAdapter:
         """Resume a suspended run."""
         raise NotImplementedError
 
-    async def paused_runs(self, workflow_id: str, *, tenant_id: str | None) -> list[PausedRun]:
-        """The workflow's runs that are suspended, in any order."""
+    async def paused_runs(
+        self, workflow_id: str, *, tenant_id: str | None, idempotency_key: str
+    ) -> list[PausedRun]:
+        """The workflow's runs that are suspended, in any order (asked for one dispatch)."""
         raise NotImplementedError
 
     async def aclose(self) -> None:

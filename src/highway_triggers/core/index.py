@@ -43,7 +43,7 @@ class TriggerIndex:
     def candidates(self, subtype: str, index_keys: Iterable[str]) -> list[BaseTrigger]:
         """Phase 1: active triggers of ``subtype`` keyed by one of ``index_keys``, or key-less."""
         found: list[BaseTrigger] = []
-        for key in index_keys:
+        for key in dict.fromkeys(index_keys):  # a key given twice finds its triggers once
             bucket = self._keyed.get((subtype, key))
             if bucket:
                 found.extend(bucket.values())

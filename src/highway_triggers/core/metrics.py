@@ -33,7 +33,7 @@ class Metrics:
         )
         self._dispatches = Counter(
             "highway_dispatches",
-            "Dispatch outcomes: pending when written, then delivered, failed, dead or skipped.",
+            "Dispatches written, then each delivery outcome: delivered, failed, dead or skipped.",
             ["status"],
             registry=self.registry,
         )
@@ -48,7 +48,7 @@ class Metrics:
         children[0].inc()
         children[1].observe(seconds)
         if result.dispatch_ids:
-            self._dispatches.labels("pending").inc(len(result.dispatch_ids))
+            self._dispatches.labels("written").inc(len(result.dispatch_ids))
 
     def dispatched(self, status: str) -> None:
         self._dispatches.labels(status).inc()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from highway_triggers.core.event import Event, RouteResult
 from highway_triggers.core.index import TriggerIndex
-from highway_triggers.core.outbox import Intake, OutboxWriter
+from highway_triggers.core.outbox import Intake, OutboxWriter, new_id
 from highway_triggers.core.trigger import BaseTrigger
 
 if TYPE_CHECKING:
@@ -42,7 +41,7 @@ class EventRouter:
         """Resume the waits and start the triggers ``event`` matches; returns once committed."""
         began = perf_counter()
         intake = Intake(
-            event_id=uuid.uuid4().hex,
+            event_id=new_id(),
             subtype=event.subtype,
             payload=event.payload,
             starts=self.match(event),
@@ -66,7 +65,7 @@ class EventRouter:
         """A trigger's own occurrence: resume the wait it correlates with, else start."""
         began = perf_counter()
         intake = Intake(
-            event_id=uuid.uuid4().hex,
+            event_id=new_id(),
             subtype=trigger.subtype,
             payload=data,
             starts=[trigger],

@@ -59,10 +59,12 @@ class HttpEngine(EngineAdapter):
         body = {"resume_data": resume_data, "interaction_id": interaction_id}
         await self._call("POST", f"/v2/executions/{execution_id}/resume", idempotency_key, json=body)
 
-    async def paused_runs(self, workflow_id: str, *, tenant_id: str | None) -> list[PausedRun]:
+    async def paused_runs(
+        self, workflow_id: str, *, tenant_id: str | None, idempotency_key: str
+    ) -> list[PausedRun]:
         params = {"tenant_id": tenant_id} if tenant_id else None
         answer = await self._call(
-            "GET", f"/v2/workflows/{workflow_id}/executions", None, params=params
+            "GET", f"/v2/workflows/{workflow_id}/executions", idempotency_key, params=params
         )
         runs = answer.get("workflows", []) if isinstance(answer, dict) else []
         return [
@@ -71,10 +73,8 @@ class HttpEngine(EngineAdapter):
             if isinstance(r, dict) and str(r.get("status", "")).lower() in PAUSED_STATUSES
         ]
 
-    async def _call(
-        self, method: str, path: str, idempotency_key: str | None, **kwargs: Any
-    ) -> Any:
-        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+    async def _call(self, method: str, path: str, idempotency_key: str, **kwargs: Any) -> Any:
+        headers = {"Idempotency-Key": idempotency_key}
         try:
             response = await self._client.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

@@ -65,7 +65,9 @@ class RecorderEngine(EngineAdapter):
         data = {"resume_data": resume_data, "interaction_id": interaction_id}
         self.calls.append(RecordedCall("resume", idempotency_key, None, execution_id, data))
 
-    async def paused_runs(self, workflow_id: str, *, tenant_id: str | None) -> list[PausedRun]:
+    async def paused_runs(
+        self, workflow_id: str, *, tenant_id: str | None, idempotency_key: str
+    ) -> list[PausedRun]:
         return []
 
 

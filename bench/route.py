@@ -1,0 +1,273 @@
+"""Ingress throughput and latency against the bare-endpoint ceiling, same run, same load.
+
+    uv run --all-packages python bench/route.py [--seconds 10] [--sizes 1000,1000000]
+
+Measures with wrk (Debian package ``wrk``; 2 threads, 32 connections, ~1 KB JSON):
+
+1. a bare Starlette endpoint (read JSON, answer 202) under uvicorn, one worker;
+2. the full ingress path of the gateway, one worker, SQLite, recorder engine:
+   ``POST /api/v1/events/{tenant}`` — tenant JWT check, dedup (unique
+   ``Idempotency-Key`` per request), phase 1 + 2 routing to one EVENT trigger among N,
+   outbox commit (group commit), 202 — with N deployed triggers for each size.
+
+Prints requests/s, p50/p99 latency, the ratio to the bare endpoint, the in-process
+routing cost (phases 1 + 2) per event, and start-up restore time per size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import jwt
+
+from highway_triggers.db import migrate
+from highway_triggers.db.database import Database
+from highway_triggers.testing import free_port, wait_until
+
+TENANT = "bench"
+SECRET_KEY = "bench-secret-key"
+WRK_THREADS, WRK_CONNECTIONS = 2, 32
+PAD = "x" * 900
+
+BARE_APP = '''
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+async def ingest(request):
+    await request.json()
+    return JSONResponse({"status": "accepted"}, status_code=202)
+
+app = Starlette(routes=[Route("/ingest/{tenant}", ingest, methods=["POST"])])
+'''
+
+WRK_SCRIPT = """
+local n = %(n)d
+local token = "%(token)s"
+local path = "%(path)s"
+local run = "%(run)s"
+local pad = "%(pad)s"
+local tid = 0
+local counter = 0
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function init(args)
+  math.randomseed(os.time() + tid * 7919)
+end
+function request()
+  counter = counter + 1
+  local name = "evt-" .. math.random(0, n - 1)
+  local body = '{"event_name":"' .. name .. '","payload":{"pad":"' .. pad .. '"}}'
+  local headers = {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Bearer " .. token,
+    ["Idempotency-Key"] = run .. "-" .. tid .. "-" .. counter,
+  }
+  return wrk.format("POST", path, headers, body)
+end
+"""
+
+
+def wrk(url: str, path: str, n: int, token: str, seconds: int, workdir: Path) -> dict[str, float]:
+    script = workdir / "load.lua"
+    script.write_text(
+        WRK_SCRIPT % {"n": n, "token": token, "path": path, "run": uuid.uuid4().hex[:8], "pad": PAD}
+    )
+    out = subprocess.run(
+        ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{seconds}s",
+         "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {
+        "rps": rps,
+        "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
+        "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+def _ms(value: str) -> float:
+    number, unit = re.match(r"([\d.]+)(\w+)", value).groups()  # type: ignore[union-attr]
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def serve(cmd: list[str], env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen[bytes]:
+    log = open(cwd / f"server-{port}.log", "wb")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(cmd, env={**os.environ, **env}, cwd=cwd, stdout=log, stderr=log)
+
+    def up() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError((cwd / f"server-{port}.log").read_text()[-3000:])
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout=900, interval=0.2)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def bare(seconds: int, workdir: Path) -> dict[str, float]:
+    (workdir / "bare_app.py").write_text(BARE_APP + '\nfrom starlette.routing import Route as _R\napp.router.routes.append(_R("/health", lambda r: JSONResponse({}), methods=["GET"]))\n')
+    port = free_port()
+    process = serve(
+        [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        {"PYTHONPATH": str(workdir)}, port, workdir,
+    )
+    try:
+        return wrk(f"http://127.0.0.1:{port}", f"/ingest/{TENANT}", 1000, "none", seconds, workdir)
+    finally:
+        stop(process)
+
+
+def seed(db_path: Path, n: int) -> str:
+    """Schema, N EVENT triggers (evt-0 … evt-N-1) of one tenant, the tenant; its JWT."""
+    from highway_triggers.core.secrets import SecretCipher
+    from highway_triggers.core.tenants import TenantService
+
+    database = Database(f"sqlite:///{db_path}")
+    migrate.upgrade(database)
+    secret = TenantService(database, SecretCipher(SECRET_KEY)).create(TENANT)
+    database.close()
+    now = "2026-01-01 00:00:00.000000"
+    conn = sqlite3.connect(db_path)
+    rows = (
+        (uuid.uuid4().hex, f"wf-{i}", TENANT, "EVENT",
+         json.dumps({"on_fire": "start", "event_type": f"evt-{i}", "filter_expression": {}}),
+         f"evt-{i}", "DEPLOYED", "deployment", 1, now, now)
+        for i in range(n)
+    )
+    conn.executemany(
+        "INSERT INTO trigger_index (id, workflow_id, tenant_id, trigger_subtype, trigger_config,"
+        " index_key, deployment_status, origin, revision, created_at, updated_at)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+    conn.execute("UPDATE gateway_state SET value = 1 WHERE key = 'index_revision'")
+    conn.commit()
+    conn.close()
+    return jwt.encode({"tenant_id": TENANT, "exp": int(time.time()) + 86400}, secret, algorithm="HS256")
+
+
+def routing_cost(db_path: Path) -> tuple[float, float]:
+    """In-process: seconds to restore the index, and µs per event for phases 1 + 2."""
+    import asyncio
+    import random
+
+    from highway_triggers.core.event import Event
+    from highway_triggers.gateway import Gateway
+    from highway_triggers.settings import Settings
+
+    settings = Settings(database_url=f"sqlite:///{db_path}", secret_key=SECRET_KEY, auto_migrate=False)
+    gateway = Gateway(settings)
+    began = time.perf_counter()
+    asyncio.run(gateway.manager.sync())
+    restore = time.perf_counter() - began
+    n = len(gateway.manager.index)
+    events = [
+        Event("EVENT", (f"evt-{random.randrange(n)}",), {"pad": PAD}, tenant_id=TENANT) for _ in range(200_000)
+    ]
+    began = time.perf_counter()
+    for event in events:
+        assert len(gateway.router.match(event)) == 1
+    per_event = (time.perf_counter() - began) / len(events) * 1e6
+    gateway.db.close()
+    return restore, per_event
+
+
+def gateway_run(n: int, seconds: int, workdir: Path) -> dict[str, float]:
+    db_path = workdir / f"bench-{n}.db"
+    began = time.perf_counter()
+    token = seed(db_path, n)
+    seeded = time.perf_counter() - began
+    restore, match_us = routing_cost(db_path)
+    port = free_port()
+    env = {
+        "HIGHWAY_DATABASE_URL": f"sqlite:///{db_path}",
+        "HIGHWAY_SECRET_KEY": SECRET_KEY,
+        "HIGHWAY_PORT": str(port),
+        "HIGHWAY_LOG_LEVEL": "WARNING",
+    }
+    began = time.perf_counter()
+    process = serve([sys.executable, "-m", "highway_triggers.cli", "serve"], env, port, workdir)
+    startup = time.perf_counter() - began
+    try:
+        wrk(f"http://127.0.0.1:{port}", f"/api/v1/events/{TENANT}", n, token, 2, workdir)  # warm-up
+        result = wrk(f"http://127.0.0.1:{port}", f"/api/v1/events/{TENANT}", n, token, seconds, workdir)
+    finally:
+        stop(process)
+    result.update(seed_s=seeded, restore_s=restore, startup_s=startup, match_us=match_us)
+    db_path.unlink(missing_ok=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--sizes", default="1000,1000000")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"machine: {platform.node()} {os.cpu_count()} cpus, {_cpu()}, Python {platform.python_version()}")
+    print(f"load: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.seconds}s, ~1 KB JSON POST, unique Idempotency-Key")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        ceiling = bare(args.seconds, workdir)
+        print(f"\nbare Starlette endpoint: {ceiling['rps']:8.0f} req/s  p50 {ceiling['p50_ms']:.2f} ms  p99 {ceiling['p99_ms']:.2f} ms")
+        results = {}
+        for n in sizes:
+            r = results[n] = gateway_run(n, args.seconds, workdir)
+            print(
+                f"gateway, {n:>9,} triggers: {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+                f"  ratio to bare {r['rps'] / ceiling['rps']:.2f}  non-2xx {r['errors']:.0f}"
+                f"  | routing {r['match_us']:.2f} µs/event, restore {r['restore_s']:.1f} s, start-up {r['startup_s']:.1f} s"
+            )
+        if len(sizes) >= 2:
+            small, large = results[sizes[0]], results[sizes[-1]]
+            print(
+                f"\nrouting cost {sizes[-1]:,} vs {sizes[0]:,} triggers: "
+                f"{large['match_us'] / small['match_us']:.2f}x per event in process, "
+                f"{large['p50_ms'] / small['p50_ms']:.2f}x p50 latency, "
+                f"{small['rps'] / large['rps']:.2f}x inverse throughput"
+            )
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown cpu"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Hot-path SQL for the outbox, run on the driver's cursor (SQLite or PostgreSQL).
+
+SQLAlchemy's per-parameter processing costs more than the statements themselves at
+thousands of rows per second, so the writer's statements are plain SQL written once
+per dialect. Everything else uses SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+DISPATCH_COLUMNS = (
+    "id", "kind", "mode", "workflow_id", "execution_id", "trigger_id", "wait_id", "tenant_id",
+    "trigger_type", "event_id", "payload", "idempotency_key", "status", "attempts",
+    "next_attempt_at", "locked_until", "created_at", "updated_at",
+)  # fmt: skip
+
+
+class OutboxSQL:
+    """The writer's statements and value conversions for one dialect."""
+
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+        mark = "%s" if self.postgres else "?"
+        json_mark = "CAST(%s AS jsonb)" if self.postgres else "?"
+        values = ", ".join(json_mark if c == "payload" else mark for c in DISPATCH_COLUMNS)
+        self.insert_dispatch = (
+            f"INSERT INTO dispatches ({', '.join(DISPATCH_COLUMNS)}) VALUES ({values}) "
+            "ON CONFLICT (idempotency_key) DO NOTHING"
+        )
+        self.record_outcome = (
+            f"UPDATE dispatches SET status = {mark}, execution_id = {mark}, last_error = {mark}, "
+            f"next_attempt_at = {mark}, delivered_at = {mark}, locked_until = NULL, updated_at = {mark} "
+            f"WHERE id = {mark} AND status = 'delivering' AND attempts = {mark}"
+        )
+        self.forget_delivery = f"DELETE FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
+        self._mark = mark
+
+    @lru_cache(maxsize=64)  # noqa: B019 - one instance per process, bounded
+    def insert_deliveries(self, count: int) -> str:
+        """Insert ``count`` dedup rows; returns the ones that were new."""
+        row = f"({self._mark}, {self._mark}, {self._mark}, {self._mark})"
+        return (
+            "INSERT INTO deliveries (source, delivery_id, event_id, received_at) VALUES "
+            + ", ".join([row] * count)
+            + " ON CONFLICT DO NOTHING RETURNING source, delivery_id"
+        )
+
+    def timestamp(self, value: datetime | None) -> Any:
+        """A UTC timestamp as the column stores it (naive text on SQLite)."""
+        if value is None or self.postgres:
+            return value
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    @staticmethod
+    def json(value: Any) -> str:
+        return json.dumps(value, separators=(",", ":"))
