@@ -36,14 +36,13 @@ CORE_ROUTES = (
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
     """Build the ASGI app; the gateway starts and stops with the app's lifespan."""
     settings = settings or (gateway.settings if gateway else Settings())
-    configure_logging(settings)
     gateway = gateway or Gateway(settings)
     routes: list[BaseRoute] = [route for group in CORE_ROUTES for route in group]
-    for plugin_routes in gateway.hook.highway_routes(gateway=gateway):
+    for plugin_name, plugin_routes in gateway.plugins.call_each("highway_routes", gateway=gateway):
         for route in plugin_routes or ():
             path = getattr(route, "path", "")
             if not path.startswith("/api/v1/"):
-                raise ValueError(f"plugin route {path!r} must start with /api/v1/")
+                raise ValueError(f"plugin {plugin_name}: route {path!r} must start with /api/v1/")
             routes.append(route)
 
     @asynccontextmanager
@@ -71,4 +70,6 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
 
 def app_from_environment() -> Starlette:
     """Factory for ``uvicorn --factory highway_triggers.app:app_from_environment``."""
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

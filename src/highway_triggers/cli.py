@@ -78,7 +78,9 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
         uvicorn.run("highway_triggers.app:app_from_environment", factory=True, workers=workers, **options)
         return
     from highway_triggers.app import create_app
+    from highway_triggers.logs import configure_logging
 
+    configure_logging(settings)
     try:
         app = create_app(settings)
     except PluginConflictError as exc:

@@ -105,8 +105,7 @@ class Gateway:
         await self.dispatcher.start()
         self.changes.start()
         self._housekeeping = asyncio.create_task(self._prune_deliveries(), name="highway-housekeeping")
-        for result in self.hook.highway_startup(gateway=self):
-            await await_me_maybe(result)
+        await self._call_lifecycle_hook("highway_startup")
         log.info(
             "gateway started: %d active triggers, engine %s, plugins %s",
             len(self.manager.index),
@@ -115,8 +114,7 @@ class Gateway:
         )
 
     async def stop(self) -> None:
-        for result in self.hook.highway_shutdown(gateway=self):
-            await await_me_maybe(result)
+        await self._call_lifecycle_hook("highway_shutdown")
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.changes.stop()
@@ -125,6 +123,14 @@ class Gateway:
         await self.manager.stop_all()
         await self.engine.aclose()
         self.db.close()
+
+    async def _call_lifecycle_hook(self, hook_name: str) -> None:
+        """Call and await every plugin's hook; one that fails is reported, not fatal."""
+        for plugin_name, result in self.plugins.call_each(hook_name, gateway=self):
+            try:
+                await await_me_maybe(result)
+            except Exception as exc:
+                self.plugins.fail(plugin_name, hook_name, exc)
 
     async def _prune_deliveries(self) -> None:
         """Forget dedup rows past the retention period."""

@@ -43,6 +43,11 @@ class PluginInfo:
     engines: list[str] = field(default_factory=list)
     error: str | None = None
 
+    @property
+    def label(self) -> str:
+        """The distribution, and the plugin's name when it differs."""
+        return self.distribution if self.name == self.distribution else f"{self.distribution} ({self.name})"
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -71,8 +76,29 @@ class Plugins:
     def failed(self) -> list[PluginInfo]:
         return [p for p in self.infos if p.error is not None]
 
-    def migration_locations(self) -> list[Path]:
-        return [Path(p) for p in self.pm.hook.highway_migrations() if p]
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook plugin by plugin: ``(plugin name, result)`` for each that answered.
+
+        A plugin whose hook raises is marked failed and logged; the others go on.
+        """
+        answers = []
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                answers.append((impl.plugin_name, impl.function(**{a: kwargs[a] for a in impl.argnames})))
+            except Exception as exc:
+                self.fail(impl.plugin_name, hook_name, exc)
+        return answers
+
+    def fail(self, plugin_name: str, where: str, exc: BaseException) -> None:
+        """Record that a plugin failed (shown by the CLI and /health/detailed)."""
+        for info in self.infos:
+            if info.name == plugin_name:
+                info.error = f"{where}: {_describe(exc)}"
+        log.error("plugin %s failed in %s: %s", plugin_name, where, _describe(exc))
+
+    def migration_locations(self) -> list[tuple[str, Path]]:
+        """Each plugin's Alembic folder, by plugin name."""
+        return [(name, Path(path)) for name, path in self.call_each("highway_migrations") if path]
 
 
 def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
@@ -98,10 +124,12 @@ def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
         try:
             module: ModuleType = ep.load()
             pm.register(module, name=ep.name)
+            pm.check_pending()  # a misspelled hook name fails this plugin only
         except Exception as exc:  # a broken plugin must not take the gateway down
+            if pm.has_plugin(ep.name):
+                pm.unregister(name=ep.name)
             info.error = _describe(exc)
             log.error("plugin %s failed to load: %s", ep.name, info.error)
-    pm.check_pending()
     if trace:
         pm.trace.root.setwriter(log.debug)
         pm.enable_tracing()
@@ -146,9 +174,8 @@ def _collect(
         for name, value in pairs:
             if name in found:
                 raise PluginConflictError(
-                    f"{hook_name}: {name!r} is provided by both "
-                    f"{infos[providers[name]].distribution} ({providers[name]}) and "
-                    f"{info.distribution} ({impl.plugin_name}); uninstall one of them"
+                    f"{hook_name}: {name!r} is provided by both {infos[providers[name]].label} "
+                    f"and {info.label}; uninstall one of them or limit HIGHWAY_LOAD_PLUGINS"
                 )
             found[name] = value
             providers[name] = impl.plugin_name

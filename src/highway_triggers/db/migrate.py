@@ -1,6 +1,10 @@
-"""Alembic migrations of the core and of every plugin (each plugin its own branch)."""
+"""Alembic migrations: the core's, then each plugin's, each with its own version table.
 
-import os
+A plugin's revisions live in its own history (``alembic_version_<plugin>``), so that
+uninstalling or excluding a plugin never makes the core's migrations fail.
+"""
+
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,37 +16,50 @@ from alembic.script import ScriptDirectory
 from highway_triggers.db.database import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+CORE_VERSION_TABLE = "alembic_version"
+PluginLocations = Iterable[tuple[str, Path]]
 
 
-def alembic_config(plugin_locations: Iterable[str | Path] = ()) -> Config:
-    """An Alembic config whose version locations are the core's plus the plugins'."""
+def version_table(plugin_name: str) -> str:
+    return "alembic_version_" + re.sub(r"[^a-z0-9]+", "_", plugin_name.lower()).strip("_")
+
+
+def alembic_config(versions: Path, table: str) -> Config:
+    """An Alembic config for one history: its folder of revisions and its version table."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("path_separator", "os")
-    locations = [str(MIGRATIONS / "versions"), *(str(p) for p in plugin_locations)]
-    config.set_main_option("version_locations", os.pathsep.join(locations))
+    config.set_main_option("version_locations", str(versions))
+    config.attributes["version_table"] = table
     return config
 
 
-def upgrade(database: Database, plugin_locations: Iterable[str | Path] = ()) -> None:
-    """Bring the schema to the newest revision of every branch."""
-    config = alembic_config(plugin_locations)
-    with database.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "heads")
+def _histories(plugin_locations: PluginLocations) -> list[Config]:
+    core = alembic_config(MIGRATIONS / "versions", CORE_VERSION_TABLE)
+    return [core, *(alembic_config(path, version_table(name)) for name, path in plugin_locations)]
 
 
-def pending(database: Database, plugin_locations: Iterable[str | Path] = ()) -> set[str]:
+def upgrade(database: Database, plugin_locations: PluginLocations = ()) -> None:
+    """Bring the core's and every plugin's schema to their newest revision."""
+    for config in _histories(plugin_locations):
+        with database.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "heads")
+
+
+def pending(database: Database, plugin_locations: PluginLocations = ()) -> set[str]:
     """Heads not yet applied to the database (empty when it is up to date)."""
-    script = ScriptDirectory.from_config(alembic_config(plugin_locations))
+    missing: set[str] = set()
     with database.engine.connect() as connection:
-        current = set(MigrationContext.configure(connection).get_current_heads())
-    return {
-        head
-        for head in script.get_heads()
-        if not any(head == rev or _is_ancestor(script, head, rev) for rev in current)
-    }
+        for config in _histories(plugin_locations):
+            script = ScriptDirectory.from_config(config)
+            context = MigrationContext.configure(
+                connection, opts={"version_table": config.attributes["version_table"]}
+            )
+            current = set(context.get_current_heads())
+            missing |= {h for h in script.get_heads() if h not in current and not _below(script, h, current)}
+    return missing
 
 
-def _is_ancestor(script: ScriptDirectory, ancestor: str, of: str) -> bool:
-    return any(r.revision == ancestor for r in script.iterate_revisions(of, "base"))
+def _below(script: ScriptDirectory, head: str, current: set[str]) -> bool:
+    return any(head in {r.revision for r in script.iterate_revisions(rev, "base")} for rev in current)

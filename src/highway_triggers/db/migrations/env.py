@@ -9,6 +9,7 @@ connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
     target_metadata=SQLModel.metadata,
+    version_table=context.config.attributes.get("version_table", "alembic_version"),
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():
