@@ -21,7 +21,7 @@ def list_dispatches(
     db: Database, status: str | None = None, workflow_id: str | None = None, limit: int = 100
 ) -> list[dict[str, Any]]:
     """Newest first; shared by the API and the CLI."""
-    query = select(D).order_by(D.c.created_at.desc()).limit(limit)
+    query = select(D).order_by(D.c.id.desc()).limit(limit)  # ids grow with time
     if status:
         query = query.where(D.c.status == status)
     if workflow_id:

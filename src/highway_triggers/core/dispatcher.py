@@ -136,17 +136,21 @@ class Dispatcher:
         done, self._done = self._done, []
         sql = self._writer.sql
         now = utcnow()
+        stamp = sql.timestamp(now)
         params = []
         for o in done:
-            retry_at = now + timedelta(seconds=self._backoff(o.job.attempts))
+            if o.status == "failed":
+                next_attempt = sql.timestamp(now + timedelta(seconds=self._backoff(o.job.attempts)))
+            else:
+                next_attempt = stamp
             params.append(
                 (
                     o.status,
                     o.execution_id or o.job.execution_id,
                     o.error,
-                    sql.timestamp(retry_at if o.status == "failed" else o.job.next_attempt_at or now),
-                    sql.timestamp(now) if o.status == "delivered" else None,
-                    sql.timestamp(now),
+                    next_attempt,
+                    stamp if o.status == "delivered" else None,
+                    stamp,
                     o.job.id,
                     o.job.attempts,
                 )

@@ -37,21 +37,26 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
-        self._children: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        # labelled children, looked up once: ``labels()`` costs more than ``inc()``
+        self._routed: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._dispatched: dict[str, Counter] = {}
 
     def routed(self, subtype: str, seconds: float, result: RouteResult) -> None:
         outcome = "duplicate" if result.duplicate else ("delivered" if result.delivered_to else "unmatched")
-        children = self._children.get((subtype, outcome))
+        children = self._routed.get((subtype, outcome))
         if children is None:
             children = (self._events.labels(subtype, outcome), self._latency.labels(subtype))
-            self._children[(subtype, outcome)] = children
+            self._routed[(subtype, outcome)] = children
         children[0].inc()
         children[1].observe(seconds)
         if result.dispatch_ids:
-            self._dispatches.labels("written").inc(len(result.dispatch_ids))
+            self.dispatched("written", len(result.dispatch_ids))
 
-    def dispatched(self, status: str) -> None:
-        self._dispatches.labels(status).inc()
+    def dispatched(self, status: str, count: int = 1) -> None:
+        child = self._dispatched.get(status)
+        if child is None:
+            child = self._dispatched[status] = self._dispatches.labels(status)
+        child.inc(count)
 
     def watch_gauges(self, name: str, doc: str, label: str, read: Callable[[], dict[str, int]]) -> None:
         """A gauge computed at scrape time, e.g. active triggers per subtype."""

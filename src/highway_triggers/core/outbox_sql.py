@@ -28,8 +28,7 @@ class OutboxSQL:
         json_mark = "CAST(%s AS jsonb)" if self.postgres else "?"
         values = ", ".join(json_mark if c == "payload" else mark for c in DISPATCH_COLUMNS)
         self.insert_dispatch = (
-            f"INSERT INTO dispatches ({', '.join(DISPATCH_COLUMNS)}) VALUES ({values}) "
-            "ON CONFLICT (idempotency_key) DO NOTHING"
+            f"INSERT INTO dispatches ({', '.join(DISPATCH_COLUMNS)}) VALUES ({values})"
         )
         self.record_outcome = (
             f"UPDATE dispatches SET status = {mark}, execution_id = {mark}, last_error = {mark}, "

@@ -73,10 +73,11 @@ class Checkpointer:
 
 
 class Database:
-    """One engine for the process; hot-path writes go through a single writer thread.
+    """One engine for the process; hot-path writes are serialised through ``write``.
 
-    A single writer thread keeps SQLite free of lock contention and lets a batch of
-    requests share one transaction (group commit).
+    One writer keeps SQLite free of lock contention and lets a batch of requests share
+    one transaction (group commit). On PostgreSQL it is a thread, as commits wait on
+    the network.
     """
 
     def __init__(self, url: str) -> None:
@@ -93,6 +94,9 @@ class Database:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self._checkpointer = None
         self.dialect = self.engine.dialect.name
+        self.inline_writes = self.dialect == "sqlite"
+        """SQLite writes run on the event loop: a commit takes well under a millisecond,
+        and a writer thread would wait for the GIL behind every request being served."""
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="highway-db-writer")
 
     @property
@@ -103,7 +107,9 @@ class Database:
         return Session(self.engine, expire_on_commit=False)
 
     async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn`` on the writer thread (serialised with every other hot-path write)."""
+        """Run ``fn`` serialised with every other hot-path write (see ``inline_writes``)."""
+        if self.inline_writes:
+            return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._writer, lambda: fn(*args, **kwargs))
 

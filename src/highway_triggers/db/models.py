@@ -112,7 +112,13 @@ class Delivery(SQLModel, table=True):
 
 
 class Dispatch(SQLModel, table=True):
-    """The outbox: one start or resume to deliver to the engine."""
+    """The outbox: one start or resume to deliver to the engine.
+
+    Ids grow with time, so the newest rows are found through the primary key. Every
+    insert is on the ingress hot path, so the table has no index on a random column:
+    duplicates are stopped upstream (``deliveries``, wait and slot claims), and the
+    engine deduplicates on ``idempotency_key``.
+    """
 
     __tablename__ = "dispatches"
     __table_args__ = (Index("ix_dispatches_due", "status", "next_attempt_at"),)
@@ -120,7 +126,7 @@ class Dispatch(SQLModel, table=True):
     id: str = Field(primary_key=True)
     kind: str
     mode: str = "start"
-    workflow_id: str | None = Field(default=None, index=True)
+    workflow_id: str | None = None
     execution_id: str | None = None
     trigger_id: str | None = None
     wait_id: str | None = None
@@ -128,7 +134,7 @@ class Dispatch(SQLModel, table=True):
     trigger_type: str
     event_id: str
     payload: dict[str, Any] = _json()
-    idempotency_key: str = Field(unique=True)
+    idempotency_key: str
     status: str = "pending"
     attempts: int = 0
     next_attempt_at: datetime = _ts(default_factory=utcnow)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from highway_triggers.core.engine import EngineAdapter, PausedRun
+from highway_triggers.core.outbox import new_id
 from highway_triggers.core.plugins import hookimpl
 
 
@@ -46,7 +46,7 @@ class RecorderEngine(EngineAdapter):
     ) -> str:
         if idempotency_key in self._by_key:
             return self._by_key[idempotency_key]
-        execution_id = self._by_key[idempotency_key] = f"rec-{uuid.uuid4().hex}"
+        execution_id = self._by_key[idempotency_key] = f"rec-{new_id()}"
         data = {"trigger_type": trigger_type, "trigger_data": trigger_data, "tenant_id": tenant_id}
         self.calls.append(RecordedCall("start", idempotency_key, workflow_id, execution_id, data))
         return execution_id

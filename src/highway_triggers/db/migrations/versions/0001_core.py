@@ -78,12 +78,10 @@ def upgrade() -> None:
     sa.Column('created_at', UtcDateTime(), nullable=False),
     sa.Column('updated_at', UtcDateTime(), nullable=False),
     sa.Column('delivered_at', UtcDateTime(), nullable=True),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('idempotency_key')
+    sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('dispatches', schema=None) as batch_op:
         batch_op.create_index('ix_dispatches_due', ['status', 'next_attempt_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_dispatches_workflow_id'), ['workflow_id'], unique=False)
 
     state = op.create_table('gateway_state',
     sa.Column('key', sa.String(), nullable=False),
@@ -162,7 +160,6 @@ def downgrade() -> None:
     op.drop_table('tenants')
     op.drop_table('gateway_state')
     with op.batch_alter_table('dispatches', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_dispatches_workflow_id'))
         batch_op.drop_index('ix_dispatches_due')
 
     op.drop_table('dispatches')
