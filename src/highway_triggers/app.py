@@ -23,23 +23,23 @@ from highway_triggers.gateway import Gateway
 from highway_triggers.logs import configure_logging
 from highway_triggers.settings import Settings
 
-FRONT_ROUTES = (health.routes, events.routes)
-"""Matched first: Starlette tries routes in order, and these take the traffic."""
-ADMIN_ROUTES = (deployments.routes, triggers.routes, dispatches.routes, tenants.routes)
+INGRESS_ROUTES = events.routes
+"""Matched first (Starlette tries routes in order), then plugins' routes, then the rest."""
+OTHER_ROUTES = (health.routes, deployments.routes, triggers.routes, dispatches.routes, tenants.routes)
 
 
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
     """Build the ASGI app; the gateway starts and stops with the app's lifespan."""
     settings = settings or (gateway.settings if gateway else Settings())
     gateway = gateway or Gateway(settings)
-    routes: list[BaseRoute] = [route for group in FRONT_ROUTES for route in group]
+    routes: list[BaseRoute] = list(INGRESS_ROUTES)
     for plugin_name, plugin_routes in gateway.plugins.call_each("highway_routes", gateway=gateway):
         for route in plugin_routes or ():
             path = getattr(route, "path", "")
             if not path.startswith("/api/v1/"):
                 raise ValueError(f"plugin {plugin_name}: route {path!r} must start with /api/v1/")
             routes.append(route)
-    routes += [route for group in ADMIN_ROUTES for route in group]
+    routes += [route for group in OTHER_ROUTES for route in group]
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

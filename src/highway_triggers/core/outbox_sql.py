@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 DISPATCH_COLUMNS = (
@@ -35,18 +34,12 @@ class OutboxSQL:
             f"next_attempt_at = {mark}, delivered_at = {mark}, locked_until = NULL, updated_at = {mark} "
             f"WHERE id = {mark} AND status = 'delivering' AND attempts = {mark}"
         )
-        self.forget_delivery = f"DELETE FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
-        self._mark = mark
-
-    @lru_cache(maxsize=64)  # noqa: B019 - one instance per process, bounded
-    def insert_deliveries(self, count: int) -> str:
-        """Insert ``count`` dedup rows; returns the ones that were new."""
-        row = f"({self._mark}, {self._mark}, {self._mark}, {self._mark})"
-        return (
-            "INSERT INTO deliveries (source, delivery_id, event_id, received_at) VALUES "
-            + ", ".join([row] * count)
-            + " ON CONFLICT DO NOTHING RETURNING source, delivery_id"
+        self.insert_delivery = (
+            "INSERT INTO deliveries (source, delivery_id, event_id, received_at) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT DO NOTHING"
         )
+        self.delivery_owner = f"SELECT event_id FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
+        self.forget_delivery = f"DELETE FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
 
     def timestamp(self, value: datetime | None) -> Any:
         """A UTC timestamp as the column stores it (naive text on SQLite)."""
