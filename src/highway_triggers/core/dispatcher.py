@@ -11,6 +11,7 @@ carries the row's idempotency key, the same on every attempt.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import deque
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRYABLE = ("failed", "dead", "skipped")
+OUTCOME_BATCH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,11 @@ class Dispatcher:
         self._settings = settings
         self._metrics = metrics
         self._wakeup = asyncio.Event()
+        self._work = asyncio.Event()
         self._backlog: deque[DispatchJob] = deque()
-        self._inflight: set[asyncio.Task[Outcome]] = set()
+        self._busy = 0
         self._done: list[Outcome] = []
+        self._workers: list[asyncio.Task[None]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -72,7 +76,7 @@ class Dispatcher:
         """Deliver these freshly committed jobs (they are leased to this replica)."""
         if not self._stopping:
             self._backlog.extend(jobs)
-            self._launch()
+            self._work.set()
 
     def wake(self) -> None:
         """Look for due rows in the table now rather than at the next poll."""
@@ -81,54 +85,61 @@ class Dispatcher:
     async def start(self) -> None:
         if not self._db.is_postgres:
             await self._db.write(self._release_orphans)
-        self._task = asyncio.create_task(self._run(), name="highway-dispatcher")
+        self._workers = [
+            asyncio.create_task(self._deliver_backlog(), name=f"highway-dispatch-worker-{i}")
+            for i in range(self._settings.dispatch_concurrency)
+        ]
+        self._task = asyncio.create_task(self._poll(), name="highway-dispatcher")
 
     async def stop(self) -> None:
         """Finish the deliveries under way and hand their outcomes to the writer."""
         self._stopping = True
         self._backlog.clear()  # still leased; delivered after the lease or restart
+        self._work.set()
         self._wakeup.set()
+        await asyncio.gather(*self._workers)
         if self._task is not None:
             await self._task
+        self._flush()
 
-    async def _run(self) -> None:
-        poll = self._settings.dispatch_poll_seconds
-        while True:
-            self._flush()
-            if self._stopping:
-                if not self._inflight:
+    async def _deliver_backlog(self) -> None:
+        """One of ``dispatch_concurrency`` workers: deliver jobs until the backlog is empty.
+
+        A delivery that never waits (an in-process engine) runs inline, with no task per
+        job; one that waits on the network lets the other workers go on.
+        """
+        while not self._stopping:
+            while self._backlog:
+                job = self._backlog.popleft()
+                self._busy += 1
+                outcome = await self._deliver(job)
+                self._busy -= 1
+                self._done.append(outcome)
+                if len(self._done) >= OUTCOME_BATCH:
                     self._flush()
-                    return
-                await asyncio.wait(self._inflight)
-                continue
-            free = self._settings.dispatch_concurrency - len(self._inflight) - len(self._backlog)
+            if not self._busy:
+                self._flush()
+            if self._stopping:
+                return
+            self._work.clear()
+            await self._work.wait()
+
+    async def _poll(self) -> None:
+        """Claim due rows (retries, expired leases, rows retried by hand) every poll interval."""
+        poll = self._settings.dispatch_poll_seconds
+        while not self._stopping:
+            free = self._settings.dispatch_concurrency - self._busy - len(self._backlog)
             if free > 0:
                 try:
                     claimed = await self._db.write(self._claim, free)
                 except Exception:
                     log.exception("claiming due dispatches failed; will retry")
                     claimed = []
-                self._backlog.extend(DispatchJob.from_row(row) for row in claimed)
-                self._launch()
-            try:
+                if claimed:
+                    self.accept([DispatchJob.from_row(row) for row in claimed])
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), poll)
-            except TimeoutError:
-                pass
             self._wakeup.clear()
-
-    def _launch(self) -> None:
-        while self._backlog and len(self._inflight) < self._settings.dispatch_concurrency:
-            task = asyncio.create_task(self._deliver(self._backlog.popleft()))
-            self._inflight.add(task)
-            task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[Outcome]) -> None:
-        self._inflight.discard(task)
-        self._done.append(task.result())
-        if not self._stopping:
-            self._launch()
-        if len(self._done) >= 64 or not self._inflight:
-            self._flush()
 
     def _flush(self) -> None:
         if not self._done:

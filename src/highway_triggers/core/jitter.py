@@ -11,5 +11,5 @@ def hash_jitter(key: str, max_seconds: float) -> float:
     if max_seconds <= 0:
         return 0.0
     digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-    fraction = int.from_bytes(digest, "big") / 2**64
+    fraction = (int.from_bytes(digest, "big") >> 11) / 2**53  # 53 bits: exact, always < 1
     return fraction * max_seconds

@@ -16,6 +16,7 @@ DISPATCH_COLUMNS = (
     "trigger_type", "event_id", "payload", "idempotency_key", "status", "attempts",
     "next_attempt_at", "locked_until", "created_at", "updated_at",
 )  # fmt: skip
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 class OutboxSQL:
@@ -49,4 +50,4 @@ class OutboxSQL:
 
     @staticmethod
     def json(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"))
+        return _COMPACT_JSON.encode(value)

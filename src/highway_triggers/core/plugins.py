@@ -134,12 +134,8 @@ def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
         pm.trace.root.setwriter(log.debug)
         pm.enable_tracing()
 
-    trigger_types = _collect(pm, infos, "highway_trigger_types", _trigger_type_names)
-    engines = _collect(pm, infos, "highway_engines", lambda result: list(result.items()))
-    for name, cls in trigger_types.items():
-        infos[_owner(pm, cls)].trigger_types.append(name)
-    for name, cls in engines.items():
-        infos[_owner(pm, cls)].engines.append(name)
+    trigger_types = _collect(pm, infos, "highway_trigger_types", _trigger_type_names, "trigger_types")
+    engines = _collect(pm, infos, "highway_engines", lambda result: list(result.items()), "engines")
     return Plugins(pm, list(infos.values()), trigger_types, engines)
 
 
@@ -159,7 +155,9 @@ def _collect(
     infos: dict[str, PluginInfo],
     hook_name: str,
     pairs_of: Callable[[Any], list[tuple[str, type]]],
+    listed_as: str,
 ) -> dict[str, Any]:
+    """``name → class`` over every plugin's answer; each name listed on its PluginInfo."""
     found: dict[str, Any] = {}
     providers: dict[str, str] = {}
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
@@ -179,14 +177,8 @@ def _collect(
                 )
             found[name] = value
             providers[name] = impl.plugin_name
-    for name, plugin_name in providers.items():
-        setattr(found[name], "__highway_plugin__", plugin_name)
+            getattr(info, listed_as).append(name)
     return found
-
-
-def _owner(pm: pluggy.PluginManager, cls: type) -> str:
-    name: str = getattr(cls, "__highway_plugin__")
-    return name
 
 
 def _describe(exc: BaseException) -> str:

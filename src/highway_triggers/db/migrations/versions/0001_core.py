@@ -1,7 +1,7 @@
 """The core's tables (DESIGN §2).
 
 Revision ID: 0001_core
-Revises: 
+Revises: -
 """
 
 from collections.abc import Sequence
