@@ -65,22 +65,24 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
     """Run the gateway (HTTP API, trigger sources, dispatcher)."""
     import uvicorn
 
+    from highway_triggers.logs import configure_logging
+
     settings = ctx.settings
     options: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,
+        "log_config": None,  # uvicorn logs through configure_logging (JSON, redaction)
     }
+    if workers > 1 and settings.is_sqlite:
+        raise click.ClickException("SQLite serves one worker; use PostgreSQL for several")
+    configure_logging(settings)
     if workers > 1:
-        if settings.is_sqlite:
-            raise click.ClickException("SQLite serves one worker; use PostgreSQL for several")
         uvicorn.run("highway_triggers.app:app_from_environment", factory=True, workers=workers, **options)
         return
     from highway_triggers.app import create_app
-    from highway_triggers.logs import configure_logging
 
-    configure_logging(settings)
     try:
         app = create_app(settings)
     except PluginConflictError as exc:
@@ -132,10 +134,15 @@ def deploy(ctx: _Context, file: Path, workflow_id: str | None) -> None:
     """
     from highway_triggers.core.deployment import DeploymentService
 
+    content = file.read_text()
     try:
-        spec = yaml.safe_load(file.read_text())
-    except yaml.YAMLError as exc:
-        raise click.ClickException(f"{file}: not JSON or YAML: {exc}") from None
+        # JSON first: not every JSON file is YAML (tab indentation, \ud83d\ude00 escapes)
+        spec = json.loads(content)
+    except ValueError:
+        try:
+            spec = yaml.safe_load(content)
+        except yaml.YAMLError as exc:
+            raise click.ClickException(f"{file}: not JSON or YAML: {exc}") from None
     if not isinstance(spec, dict):
         raise click.ClickException(f"{file}: must hold an object")
     workflow_id = workflow_id or spec.get("workflow_id") or spec.get("id")

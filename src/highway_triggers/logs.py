@@ -6,11 +6,13 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from typing import Any
 
 from highway_triggers.settings import Settings
 
 SECRET_PATTERNS = re.compile(
-    r"(?i)(bearer\s+|authorization[\"']?\s*[:=]\s*[\"']?|whsec_|whpk_|hwk_|secret[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+    r"(?i)(bearer\s+|authorization[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token|digest)\s+)?"
+    r"|whsec_|whpk_|hwk_|(?:secret|token|password)[\"']?\s*[:=]\s*[\"']?|://[^/\s:@]+:)[^\s\"',}@]+"
 )
 
 
@@ -26,6 +28,11 @@ class RedactingFilter(logging.Filter):
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
+
+
+class TextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,7 +55,7 @@ def configure_logging(settings: Settings) -> None:
     if settings.log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in ("highway_triggers", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers = [handler]

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from highway_triggers.core.changes import bump_revision
@@ -243,18 +244,23 @@ class DeploymentService:
         return workflow_id, body.get("tenant_id"), valid
 
     def _set_status(self, workflow_id: str, tenant_id: str | None, status: str, spec: Any) -> None:
+        """Create the deployment row or set its status (safe against concurrent first deploys)."""
         now = utcnow()
-        with self._db.engine.begin() as conn:
-            changed = conn.execute(
-                update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=status, updated_at=now)
+        dialect = postgresql if self._db.is_postgres else sqlite
+        upsert = (
+            dialect.insert(DEPLOYMENTS)
+            .values(
+                workflow_id=workflow_id,
+                tenant_id=tenant_id,
+                status=status,
+                spec=spec if isinstance(spec, dict) else None,
+                created_at=now,
+                updated_at=now,
             )
-            if changed.rowcount == 0:
-                conn.execute(
-                    insert(DEPLOYMENTS).values(
-                        workflow_id=workflow_id, tenant_id=tenant_id, status=status,
-                        spec=spec if isinstance(spec, dict) else None, created_at=now, updated_at=now,
-                    )
-                )
+            .on_conflict_do_update(index_elements=["workflow_id"], set_={"status": status, "updated_at": now})
+        )
+        with self._db.engine.begin() as conn:
+            conn.execute(upsert)
 
     @staticmethod
     def _retire(conn: Connection, workflow_id: str, revision: int) -> list[str]:

@@ -47,6 +47,12 @@ def new_id() -> str:
     return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
 
 
+def new_uuid() -> str:
+    """:func:`new_id` in the 8-4-4-4-12 form of a UUID (event ids are shown to clients)."""
+    h = new_id()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 @dataclass(slots=True)
 class DispatchJob:
     """One start or resume to deliver: a dispatch row as the dispatcher needs it."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from highway_triggers.core.event import Event, RouteResult
 from highway_triggers.core.index import TriggerIndex
-from highway_triggers.core.outbox import Intake, OutboxWriter, new_id
+from highway_triggers.core.outbox import Intake, OutboxWriter, new_uuid
 from highway_triggers.core.trigger import BaseTrigger
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class EventRouter:
         """Resume the waits and start the triggers ``event`` matches; returns once committed."""
         began = perf_counter()
         intake = Intake(
-            event_id=new_id(),
+            event_id=new_uuid(),
             subtype=event.subtype,
             payload=event.payload,
             starts=self.match(event),
@@ -65,7 +65,7 @@ class EventRouter:
         """A trigger's own occurrence: resume the wait it correlates with, else start."""
         began = perf_counter()
         intake = Intake(
-            event_id=new_id(),
+            event_id=new_uuid(),
             subtype=trigger.subtype,
             payload=data,
             starts=[trigger],
