@@ -61,3 +61,14 @@ def gateway(settings: Settings) -> Iterator[RunningGateway]:
 def engine() -> Iterator[tuple[FakeEngine, str]]:
     with running_engine() as running:
         yield running
+
+
+@pytest.fixture
+def engine_gateway(
+    database_url: str, tmp_path: Path, engine: tuple[FakeEngine, str]
+) -> Iterator[tuple[RunningGateway, FakeEngine]]:
+    """A gateway whose ``http`` engine adapter talks to a :class:`FakeEngine` on loopback."""
+    fake, engine_url = engine
+    settings = gateway_settings(database_url, tmp_path, engine="http", engine_url=engine_url)
+    with running_gateway(settings) as running:
+        yield running, fake

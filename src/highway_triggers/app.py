@@ -10,7 +10,16 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from highway_triggers.api import deployments, dispatches, events, health, tenants, triggers
+from highway_triggers.api import (
+    deployments,
+    dispatches,
+    events,
+    health,
+    hooks,
+    tenants,
+    triggers,
+    waits,
+)
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.http import (
     BodyLimit,
@@ -23,9 +32,16 @@ from highway_triggers.gateway import Gateway
 from highway_triggers.logs import configure_logging
 from highway_triggers.settings import Settings
 
-INGRESS_ROUTES = events.routes
+INGRESS_ROUTES = events.routes + hooks.routes
 """Matched first (Starlette tries routes in order), then plugins' routes, then the rest."""
-OTHER_ROUTES = (health.routes, deployments.routes, triggers.routes, dispatches.routes, tenants.routes)
+OTHER_ROUTES = (
+    health.routes,
+    deployments.routes,
+    triggers.routes,
+    dispatches.routes,
+    tenants.routes,
+    waits.routes,
+)
 
 
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:

@@ -23,6 +23,8 @@ from highway_triggers.core.plugins import Plugins, load_plugins
 from highway_triggers.core.router import EventRouter
 from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.core.tenants import TenantService
+from highway_triggers.core.timeouts import WaitTimeouts
+from highway_triggers.core.waits import WaitService
 from highway_triggers.db import migrate
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
@@ -43,7 +45,7 @@ async def await_me_maybe(value: Any) -> Any:
 
 
 class Gateway:
-    """Settings, plugins, database, trigger manager, router, outbox and dispatcher."""
+    """Settings, plugins, database, trigger manager, router, outbox, dispatcher and waits."""
 
     def __init__(self, settings: Settings, plugins: Plugins | None = None) -> None:
         self.settings = settings
@@ -63,6 +65,8 @@ class Gateway:
         )
         self.dispatcher = Dispatcher(self.db, self.engine, self.writer, settings, self.metrics)
         self.router = EventRouter(self.manager.index, self.writer, self.metrics)
+        self.waits = WaitService(self.db, settings.base_url)
+        self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings)
         self.deployments = DeploymentService(self.db, self.plugins.trigger_types)
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.auth = Authenticator(self.db, self.cipher, admin_token)
@@ -111,6 +115,7 @@ class Gateway:
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         self.writer.start()
         await self.dispatcher.start()
+        self.timeouts.start()
         self.changes.start()
         self._housekeeping = asyncio.create_task(self._prune_deliveries(), name="highway-housekeeping")
         await self._call_lifecycle_hook("highway_startup")
@@ -126,6 +131,7 @@ class Gateway:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.changes.stop()
+        await self.timeouts.stop()
         await self.dispatcher.stop()
         await self.writer.stop()
         await self.manager.stop_all()

@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     dispatch_lease_seconds: float = 60.0
     dispatch_poll_seconds: float = 1.0
 
+    wait_timeout_poll_seconds: float = Field(
+        default=1.0, description="How often expired waits are looked for (and their runs resumed)."
+    )
+
     writer_max_batch: int = 512
     reconcile_interval_seconds: float = 1.0
     delivery_retention_hours: float = 72.0

@@ -7,6 +7,7 @@ them too.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -81,6 +82,8 @@ class EngineCall:
     idempotency_key: str | None
     authorization: str | None
     body: Any
+    received_at: float = field(default_factory=time.monotonic)
+    answered_at: float | None = None
 
 
 @dataclass
@@ -88,11 +91,13 @@ class FakeEngine:
     """A workflow engine on loopback speaking CONTRACT §4; records every request.
 
     ``fail_with`` makes every call answer that status (an engine that is down or
-    broken); ``paused`` lists the runs the paused-runs query returns per workflow.
+    broken); ``paused`` lists the runs the paused-runs query returns per workflow;
+    ``delay`` makes every resume take that long (a slow engine).
     """
 
     calls: list[EngineCall] = field(default_factory=list)
     fail_with: int | None = None
+    delay: float = 0.0
     paused: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     _executions: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -149,8 +154,11 @@ class FakeEngine:
         call = await self._record(request)
         if isinstance(call, Response):
             return call
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self._lock:
             self._executions.setdefault(call.idempotency_key or uuid.uuid4().hex, request.path_params["execution_id"])
+        call.answered_at = time.monotonic()
         return JSONResponse({"status": "resumed"})
 
     async def _executions_of(self, request: Request) -> Response:
@@ -207,6 +215,7 @@ def gateway_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Sett
         "dispatch_backoff_base_seconds": 0.05,
         "dispatch_backoff_max_seconds": 0.5,
         "reconcile_interval_seconds": 0.2,
+        "wait_timeout_poll_seconds": 0.1,
     }
     values.update(overrides)
     return Settings(**values)

@@ -66,6 +66,8 @@ class Dispatcher:
         self._wakeup = asyncio.Event()
         self._work = asyncio.Event()
         self._backlog: deque[DispatchJob] = deque()
+        self._chains: dict[str, deque[DispatchJob]] = {}
+        """Per wait with a resume in flight: the later resumes of that wait, in order."""
         self._busy = 0
         self._done: list[Outcome] = []
         self._workers: list[asyncio.Task[None]] = []
@@ -106,23 +108,45 @@ class Dispatcher:
         """One of ``dispatch_concurrency`` workers: deliver jobs until the backlog is empty.
 
         A delivery that never waits (an in-process engine) runs inline, with no task per
-        job; one that waits on the network lets the other workers go on.
+        job; one that waits on the network lets the other workers go on. Resumes of one
+        wait are delivered one after another, in the order they were written: a
+        multi-use wait receives its events in arrival order.
         """
         while not self._stopping:
             while self._backlog:
                 job = self._backlog.popleft()
-                self._busy += 1
-                outcome = await self._deliver(job)
-                self._busy -= 1
-                self._done.append(outcome)
-                if len(self._done) >= OUTCOME_BATCH:
-                    self._flush()
+                if job.wait_id is None:
+                    await self._deliver_and_record(job)
+                elif (chain := self._chains.get(job.wait_id)) is not None:
+                    chain.append(job)  # the worker delivering this wait's resume takes it next
+                else:
+                    await self._deliver_chain(job, job.wait_id)
             if not self._busy:
                 self._flush()
             if self._stopping:
                 return
             self._work.clear()
             await self._work.wait()
+
+    async def _deliver_chain(self, job: DispatchJob, wait_id: str) -> None:
+        """Deliver ``job``, then each resume of the same wait that arrived meanwhile."""
+        chain = self._chains[wait_id] = deque()
+        try:
+            while True:
+                await self._deliver_and_record(job)
+                if not chain or self._stopping:  # on stop, the rest stay leased (see stop)
+                    return
+                job = chain.popleft()
+        finally:
+            del self._chains[wait_id]
+
+    async def _deliver_and_record(self, job: DispatchJob) -> None:
+        self._busy += 1
+        outcome = await self._deliver(job)
+        self._busy -= 1
+        self._done.append(outcome)
+        if len(self._done) >= OUTCOME_BATCH:
+            self._flush()
 
     async def _poll(self) -> None:
         """Claim due rows (retries, expired leases, rows retried by hand) every poll interval."""

@@ -88,6 +88,8 @@ class Intake:
     dedup_key: str | None = None
     tenant_id: str | None = None
     correlation_keys: tuple[str, ...] = ()
+    tokens_only: bool = False
+    """The correlation keys match waits' tokens only, never their correlation keys."""
     event_name: str | None = None
     exclusive: bool = False
     """A fire: when a wait was resumed, the start is dropped."""
@@ -258,9 +260,12 @@ class OutboxWriter:
     def _resumes(self, conn: Connection, intake: Intake, now: datetime) -> list[DispatchJob]:
         """Phase 0: claim the open waits this event's correlation keys name."""
         keys = intake.correlation_keys
+        matches = WAITS.c.token.in_(keys)
+        if not intake.tokens_only:
+            matches = or_(WAITS.c.correlation_key.in_(keys), matches)
         query = (
             select(WAITS.c.id, WAITS.c.workflow_run_id, WAITS.c.workflow_id, WAITS.c.multi_use)
-            .where(or_(WAITS.c.correlation_key.in_(keys), WAITS.c.token.in_(keys)))
+            .where(matches)
             .where(WAITS.c.consumed_at.is_(None))
             .where(or_(WAITS.c.expires_at.is_(None), WAITS.c.expires_at > now))
             .order_by(WAITS.c.created_at)
@@ -277,7 +282,7 @@ class OutboxWriter:
                 claimed = conn.execute(
                     update(WAITS)
                     .where(WAITS.c.id == wait.id, WAITS.c.consumed_at.is_(None))
-                    .values(consumed_at=now)
+                    .values(consumed_at=now, closed_reason="consumed")
                 )
                 if claimed.rowcount != 1:
                     continue

@@ -37,8 +37,12 @@ class EventRouter:
             if self._admits(trigger, event)
         ]
 
-    async def route(self, event: Event) -> RouteResult:
-        """Resume the waits and start the triggers ``event`` matches; returns once committed."""
+    async def route(self, event: Event, *, tokens_only: bool = False) -> RouteResult:
+        """Resume the waits and start the triggers ``event`` matches; returns once committed.
+
+        ``tokens_only``: the correlation keys are wait tokens and match nothing else (a
+        hook, where knowing the token is the credential).
+        """
         began = perf_counter()
         intake = Intake(
             event_id=new_uuid(),
@@ -48,6 +52,7 @@ class EventRouter:
             dedup_key=event.idempotency_key,
             tenant_id=event.tenant_id,
             correlation_keys=event.correlation_keys,
+            tokens_only=tokens_only,
             event_name=event.meta.get("event_name"),
         )
         result = await self._writer.submit(intake)

@@ -70,7 +70,11 @@ class TriggerRow(SQLModel, table=True):
 
 
 class Wait(SQLModel, table=True):
-    """A run suspended until an event with its correlation key or token arrives."""
+    """A run suspended until an event with its correlation key or token arrives.
+
+    ``consumed_at`` closes the wait; ``closed_reason`` says why (``consumed``,
+    ``expired`` or ``cancelled``).
+    """
 
     __tablename__ = "waits"
     __table_args__ = (
@@ -82,6 +86,12 @@ class Wait(SQLModel, table=True):
             unique=True,
             sqlite_where=text("consumed_at IS NULL AND multi_use = 0"),
             postgresql_where=text("consumed_at IS NULL AND multi_use = false"),
+        ),
+        Index(
+            "ix_waits_open_expiry",
+            "expires_at",
+            sqlite_where=text("consumed_at IS NULL AND expires_at IS NOT NULL"),
+            postgresql_where=text("consumed_at IS NULL AND expires_at IS NOT NULL"),
         ),
     )
 
@@ -97,6 +107,7 @@ class Wait(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, unique=True)
     expires_at: datetime | None = _ts(nullable=True)
     consumed_at: datetime | None = _ts(nullable=True)
+    closed_reason: str | None = None
     created_at: datetime = _ts(default_factory=utcnow)
 
 

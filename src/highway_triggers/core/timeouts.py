@@ -1,0 +1,114 @@
+"""Wait timeouts: an expired open wait resumes its run once with ``{"status": "timeout"}``.
+
+Every ``wait_timeout_poll_seconds`` the sweeper closes the waits whose ``expires_at``
+has passed and writes their resume dispatches in the same transaction. A wait is
+claimed with ``UPDATE … WHERE consumed_at IS NULL`` on rows locked with ``SKIP
+LOCKED``, so an event that consumes it at the same moment, or another replica's
+sweeper, never fires it a second time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import asdict
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import insert, select, update
+
+from highway_triggers.core.outbox import DISPATCHES, WAITS, DispatchJob, new_id, new_uuid
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.database import Database
+
+if TYPE_CHECKING:
+    from highway_triggers.core.dispatcher import Dispatcher
+    from highway_triggers.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TIMEOUT = "TIMEOUT"
+TIMEOUT_DATA = {"status": "timeout"}
+BATCH = 256
+
+
+class WaitTimeouts:
+    """A periodic task that closes expired waits and hands their resumes to the dispatcher."""
+
+    def __init__(self, db: Database, dispatcher: Dispatcher, settings: Settings) -> None:
+        self._db = db
+        self._dispatcher = dispatcher
+        self._interval = settings.wait_timeout_poll_seconds
+        self._lease = timedelta(seconds=settings.dispatch_lease_seconds)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="highway-wait-timeouts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                jobs = await self._db.write(self.expire, BATCH)
+            except Exception:
+                log.exception("closing expired waits failed; will retry")
+                jobs = []
+            if jobs:
+                self._dispatcher.accept(jobs)
+            if len(jobs) < BATCH:
+                await asyncio.sleep(self._interval)
+
+    def expire(self, limit: int) -> list[DispatchJob]:
+        """Close up to ``limit`` expired open waits; their committed, leased resume jobs."""
+        now = utcnow()
+        due = (
+            select(WAITS.c.id)
+            .where(WAITS.c.consumed_at.is_(None), WAITS.c.expires_at <= now)
+            .order_by(WAITS.c.expires_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        close = (
+            update(WAITS)
+            .where(WAITS.c.id.in_(due.scalar_subquery()), WAITS.c.consumed_at.is_(None))
+            .values(consumed_at=now, closed_reason="expired")
+            .returning(WAITS.c.id, WAITS.c.tenant_id, WAITS.c.workflow_run_id, WAITS.c.workflow_id)
+        )
+        with self._db.engine.begin() as conn:
+            jobs = [
+                DispatchJob(
+                    id=new_id(),
+                    kind="resume",
+                    mode="resume",
+                    workflow_id=wait.workflow_id,
+                    execution_id=wait.workflow_run_id,
+                    trigger_id=None,
+                    wait_id=wait.id,
+                    tenant_id=wait.tenant_id,
+                    trigger_type=TIMEOUT,
+                    event_id=new_uuid(),
+                    payload=dict(TIMEOUT_DATA),
+                    idempotency_key=f"timeout:{wait.id}",
+                )
+                for wait in conn.execute(close).all()
+            ]
+            if jobs:
+                conn.execute(
+                    insert(DISPATCHES),
+                    [
+                        {
+                            **asdict(job),
+                            "status": "delivering",
+                            "next_attempt_at": now,
+                            "locked_until": now + self._lease,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                        for job in jobs
+                    ],
+                )
+        return jobs

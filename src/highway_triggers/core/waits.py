@@ -1,0 +1,243 @@
+"""Waits: a run suspended until an event with its correlation key, or a hook with its token.
+
+Engines register waits (``POST /api/v1/waits``); events and hooks claim them in phase 0
+of the router (:mod:`highway_triggers.core.outbox`); expired ones are closed by
+:mod:`highway_triggers.core.timeouts`. The service here is synchronous: call it from a
+thread or through ``Database.write``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.outbox import new_id
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.database import Database
+from highway_triggers.db.models import Wait
+
+WAITS: Table = Wait.__table__  # type: ignore[attr-defined]
+MAX_TIMEOUT_SECONDS = 10 * 365 * 24 * 3600
+Text = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class WaitRequest(BaseModel):
+    """The body of ``POST /api/v1/waits``."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    tenant_id: Text
+    workflow_run_id: Text
+    workflow_id: Text | None = None
+    event_name: Text
+    correlation_key: Text | None = None
+    token: Annotated[str, StringConstraints(max_length=512, pattern=r"^[^/\s]+$")] | None = None
+    timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_SECONDS)
+    multi_use: bool = False
+    payload_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    idempotency_key: Text | None = None
+
+    @field_validator("payload_schema")
+    @classmethod
+    def _json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                validator_for(value).check_schema(value)
+            except SchemaError as exc:
+                raise ValueError(
+                    f"not a valid JSON Schema: {exc.message} (at {exc.json_path})"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self) -> WaitRequest:
+        if (self.correlation_key is None) == (self.token is None):
+            raise ValueError("give exactly one of correlation_key or token")
+        return self
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> WaitRequest:
+        """Validate ``body``; a :class:`ConfigError` (422) names each bad field."""
+        try:
+            return cls.model_validate(body)
+        except ValidationError as exc:
+            raise ConfigError(
+                [
+                    {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+                    for e in exc.errors()
+                ]
+            ) from None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def status_of(row: Any, now: datetime) -> str:
+    """``open``, ``consumed``, ``expired`` (closed or about to be) or ``cancelled``."""
+    if row.consumed_at is not None:
+        return str(row.closed_reason or "consumed")
+    if row.expires_at is not None and row.expires_at <= now:
+        return "expired"
+    return "open"
+
+
+class WaitService:
+    """Registers, reads and cancels waits."""
+
+    def __init__(self, db: Database, base_url: str) -> None:
+        self._db = db
+        self._base_url = base_url
+
+    def register(self, request: WaitRequest) -> tuple[dict[str, Any], bool]:
+        """The new wait and ``True``; or, for a known idempotency key, the first wait and ``False``.
+
+        409 ``WAIT_EXISTS`` when an open single-use wait holds its correlation key, 409
+        ``TOKEN_IN_USE`` when another tenant's open wait holds its token.
+        """
+        for _ in range(2):
+            try:
+                return self._insert(request)
+            except IntegrityError:
+                with self._db.engine.connect() as conn:
+                    if request.idempotency_key and (first := self._by_key(conn, request)):
+                        return first, False
+                    if holder := self._holder(conn, request):
+                        raise HTTPError(
+                            409,
+                            "WAIT_EXISTS",
+                            f"wait {holder} is already open for event {request.event_name!r} "
+                            f"and correlation key {request.correlation_key!r}",
+                            extra={"wait_id": holder},
+                        ) from None
+        raise HTTPError(
+            409, "WAIT_CONFLICT", "the wait conflicted with concurrent registrations; retry"
+        )
+
+    def get(self, wait_id: str) -> dict[str, Any] | None:
+        with self._db.engine.connect() as conn:
+            row = conn.execute(select(WAITS).where(WAITS.c.id == wait_id)).first()
+        return None if row is None else self.view(row)
+
+    def cancel(self, wait_id: str) -> dict[str, Any] | None:
+        """Close an open wait without resuming its run; a closed one is left as it is."""
+        with self._db.engine.begin() as conn:
+            conn.execute(
+                update(WAITS)
+                .where(WAITS.c.id == wait_id, WAITS.c.consumed_at.is_(None))
+                .values(consumed_at=utcnow(), closed_reason="cancelled")
+            )
+            row = conn.execute(select(WAITS).where(WAITS.c.id == wait_id)).first()
+        return None if row is None else self.view(row)
+
+    def view(self, row: Any) -> dict[str, Any]:
+        """A wait as the API shows it."""
+        view = {
+            "wait_id": row.id,
+            "status": status_of(row, utcnow()),
+            "tenant_id": row.tenant_id,
+            "workflow_run_id": row.workflow_run_id,
+            "workflow_id": row.workflow_id,
+            "event_name": row.event_name,
+            "correlation_key": row.correlation_key,
+            "token": row.token,
+            "multi_use": row.multi_use,
+            "schema": row.payload_schema,
+            "idempotency_key": row.idempotency_key,
+            "expires_at": _iso(row.expires_at),
+            "closed_at": _iso(row.consumed_at),
+            "created_at": _iso(row.created_at),
+        }
+        if row.token is not None:
+            view["hook_url"] = f"{self._base_url}/api/v1/hooks/{quote(row.token, safe='')}"
+        return view
+
+    def _insert(self, request: WaitRequest) -> tuple[dict[str, Any], bool]:
+        now = utcnow()
+        timeout = request.timeout_seconds
+        values = {
+            "id": new_id(),
+            "tenant_id": request.tenant_id,
+            "workflow_run_id": request.workflow_run_id,
+            "workflow_id": request.workflow_id,
+            "event_name": request.event_name,
+            "correlation_key": request.correlation_key,
+            "token": request.token,
+            "multi_use": request.multi_use,
+            "payload_schema": request.payload_schema,
+            "idempotency_key": request.idempotency_key,
+            "expires_at": now + timedelta(seconds=timeout) if timeout is not None else None,
+            "consumed_at": None,
+            "closed_reason": None,
+            "created_at": now,
+        }
+        with self._db.engine.begin() as conn:
+            if request.idempotency_key and (first := self._by_key(conn, request)):
+                return first, False
+            if request.token is not None:
+                self._claim_token(conn, request)
+            conn.execute(insert(WAITS).values(**values))
+        return self.view(SimpleNamespace(**values)), True
+
+    def _claim_token(self, conn: Connection, request: WaitRequest) -> None:
+        """Hooks carry no tenant: refuse a token that another tenant's open wait holds."""
+        if self._db.is_postgres:  # registrations of one token, on any replica, one at a time
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:token))"), {"token": request.token}
+            )
+        other = conn.execute(
+            select(WAITS.c.id)
+            .where(WAITS.c.token == request.token, WAITS.c.consumed_at.is_(None))
+            .where(WAITS.c.tenant_id != request.tenant_id)
+            .limit(1)
+        ).scalar()
+        if other is not None:
+            raise HTTPError(
+                409, "TOKEN_IN_USE", f"token {request.token!r} is held by another tenant's wait"
+            )
+
+    def _by_key(self, conn: Connection, request: WaitRequest) -> dict[str, Any] | None:
+        row = conn.execute(
+            select(WAITS).where(WAITS.c.idempotency_key == request.idempotency_key)
+        ).first()
+        if row is None:
+            return None
+        if row.tenant_id != request.tenant_id:
+            raise HTTPError(
+                409,
+                "IDEMPOTENCY_KEY_IN_USE",
+                "the idempotency_key was used by another tenant's wait",
+            )
+        return self.view(row)
+
+    def _holder(self, conn: Connection, request: WaitRequest) -> str | None:
+        """The open single-use wait holding the request's correlation key, if any."""
+        if request.multi_use or request.correlation_key is None:
+            return None
+        holder: str | None = conn.execute(
+            select(WAITS.c.id).where(
+                WAITS.c.tenant_id == request.tenant_id,
+                WAITS.c.event_name == request.event_name,
+                WAITS.c.correlation_key == request.correlation_key,
+                WAITS.c.consumed_at.is_(None),
+                WAITS.c.multi_use.is_(False),
+            )
+        ).scalar()
+        return holder
