@@ -260,6 +260,9 @@ def test_openapi(gateway: RunningGateway) -> None:
         "/api/v1/tenants": ["post"],
         "/api/v1/tenants/{tenant_id}/rotate": ["post"],
         "/api/v1/events/{tenant_id}": ["post"],
+        "/api/v1/templates": ["get", "post"],
+        "/api/v1/templates/{name}": ["get", "put", "delete"],
+        "/api/v1/templates/{name}/run": ["post"],
         "/api/v1/dispatches": ["get"],
         "/api/v1/dispatches/{dispatch_id}/retry": ["post"],
     }

@@ -16,6 +16,7 @@ from highway_triggers.api import (
     events,
     health,
     hooks,
+    templates,
     tenants,
     triggers,
     waits,
@@ -40,6 +41,7 @@ OTHER_ROUTES = (
     triggers.routes,
     dispatches.routes,
     tenants.routes,
+    templates.routes,
     waits.routes,
 )
 

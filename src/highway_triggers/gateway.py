@@ -20,8 +20,10 @@ from highway_triggers.core.manager import TriggerManager
 from highway_triggers.core.metrics import Metrics
 from highway_triggers.core.outbox import DELIVERIES, OutboxWriter
 from highway_triggers.core.plugins import Plugins, load_plugins
+from highway_triggers.core.ratelimit import RateLimiter
 from highway_triggers.core.router import EventRouter
 from highway_triggers.core.secrets import SecretCipher
+from highway_triggers.core.templates import TemplateService
 from highway_triggers.core.tenants import TenantService
 from highway_triggers.core.timeouts import WaitTimeouts
 from highway_triggers.core.waits import WaitService
@@ -71,6 +73,8 @@ class Gateway:
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.auth = Authenticator(self.db, self.cipher, admin_token)
         self.tenants = TenantService(self.db, self.cipher)
+        self.templates = TemplateService(self.db)
+        self.event_limits = RateLimiter(settings.events_rate_limit_per_second, settings.events_burst)
         self.changes = ChangeFeed(self.db, settings.reconcile_interval_seconds, self.manager.sync)
         self.metrics.watch_gauges(
             "highway_active_triggers",

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         default=1.0, description="How often expired waits are looked for (and their runs resumed)."
     )
 
+    events_rate_limit_per_second: float = Field(
+        default=100.0, gt=0, description="Events per second a tenant without its own limit may post."
+    )
+    events_burst: int = Field(
+        default=200, ge=1, description="Events a tenant without its own burst may post at once."
+    )
+
     writer_max_batch: int = 512
     reconcile_interval_seconds: float = 1.0
     delivery_retention_hours: float = 72.0

@@ -19,6 +19,9 @@ EVENT = "EVENT"
 async def inject_event(request: Request) -> Response:
     """``{"event_name", "correlation_key"?, "payload"}``; 404 when nothing took it.
 
+    Past the tenant's rate (a token bucket, checked before anything is written): 429
+    ``RATE_LIMITED`` with ``Retry-After``.
+
     An ``Idempotency-Key`` header makes a repeated delivery harmless.
     """
     gateway = gateway_of(request)
@@ -27,6 +30,7 @@ async def inject_event(request: Request) -> Response:
     if token is None:
         raise HTTPError(401, "UNAUTHORIZED", "a tenant JWT is required")
     await gateway.auth.tenant_claims(token, tenant_id)
+    gateway.event_limits.check(tenant_id, *await gateway.auth.tenant_limits(tenant_id))
     body = await read_object(request)
     event_name, correlation_key = body.get("event_name"), body.get("correlation_key")
     payload = body.get("payload", {})

@@ -1,4 +1,4 @@
-"""Admin API keys (stored hashed) and tenant JWTs (HS256, per-tenant secrets)."""
+"""Admin API keys (stored hashed), tenant JWTs (HS256, per-tenant secrets), tenant limits."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import hmac
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -44,6 +45,15 @@ def create_admin_key(db: Database, name: str) -> str:
     return key
 
 
+@dataclass(frozen=True, slots=True)
+class TenantRecord:
+    """What requests need of a tenant: its JWT secret and its rate limits."""
+
+    secret: str
+    rate_limit_per_second: float | None
+    burst: int | None
+
+
 class Authenticator:
     """Checks admin bearer tokens and tenant JWTs; caches what it has verified."""
 
@@ -52,7 +62,7 @@ class Authenticator:
         self._cipher = cipher
         self._bootstrap = admin_token.encode() if admin_token else None
         self._known_keys: set[str] = set()
-        self._tenant_secrets: dict[str, tuple[str, float]] = {}
+        self._tenants: dict[str, tuple[TenantRecord, float]] = {}
         self._verified: dict[str, tuple[dict[str, Any], float]] = {}
 
     async def is_admin(self, token: str | None) -> bool:
@@ -113,27 +123,37 @@ class Authenticator:
 
     async def tenant_secret(self, tenant_id: str) -> str | None:
         """The tenant's JWT secret; cached briefly so a rotation reaches every replica."""
-        cached = self._tenant_secrets.get(tenant_id)
+        record = await self.tenant(tenant_id)
+        return None if record is None else record.secret
+
+    async def tenant_limits(self, tenant_id: str) -> tuple[float | None, int | None]:
+        """The tenant's ``(rate_limit_per_second, burst)``; ``None`` where it has none."""
+        record = await self.tenant(tenant_id)
+        return (None, None) if record is None else (record.rate_limit_per_second, record.burst)
+
+    async def tenant(self, tenant_id: str) -> TenantRecord | None:
+        """The tenant's secret and limits, cached for TENANT_SECRET_TTL seconds."""
+        cached = self._tenants.get(tenant_id)
         if cached is not None and time.monotonic() - cached[1] < TENANT_SECRET_TTL:
             return cached[0]
-        encrypted = await self._db.call(self._tenant_row, tenant_id)
-        if encrypted is None:
+        row = await self._db.call(self._tenant_row, tenant_id)
+        if row is None:
             return None
-        secret = self._cipher.decrypt(encrypted)
-        self._tenant_secrets[tenant_id] = (secret, time.monotonic())
-        return secret
+        secret = self._cipher.decrypt(row.jwt_secret_encrypted)
+        record = TenantRecord(secret, row.rate_limit_per_second, row.burst)
+        self._tenants[tenant_id] = (record, time.monotonic())
+        return record
 
     def forget_tenant(self, tenant_id: str) -> None:
         """Drop what is cached for a tenant (its secret was rotated)."""
-        self._tenant_secrets.pop(tenant_id, None)
+        self._tenants.pop(tenant_id, None)
         self._verified.clear()
 
     def _key_exists(self, hashed: str) -> bool:
         with self._db.engine.connect() as conn:
             return conn.execute(select(API_KEYS.c.id).where(API_KEYS.c.key_hash == hashed)).first() is not None
 
-    def _tenant_row(self, tenant_id: str) -> str | None:
+    def _tenant_row(self, tenant_id: str) -> Any:
+        columns = (TENANTS.c.jwt_secret_encrypted, TENANTS.c.rate_limit_per_second, TENANTS.c.burst)
         with self._db.engine.connect() as conn:
-            return conn.execute(
-                select(TENANTS.c.jwt_secret_encrypted).where(TENANTS.c.tenant_id == tenant_id)
-            ).scalar()
+            return conn.execute(select(*columns).where(TENANTS.c.tenant_id == tenant_id)).first()

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, text
+from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from highway_triggers.db.columns import JSONType, UtcDateTime, utcnow
@@ -166,6 +166,23 @@ class Tenant(SQLModel, table=True):
     rate_limit_per_second: float | None = None
     burst: int | None = None
     created_at: datetime = _ts(default_factory=utcnow)
+
+
+class Template(SQLModel, table=True):
+    """A workflow template of a tenant: its definition and the schema its input must meet."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="ux_templates_tenant_name"),)
+
+    id: str = Field(primary_key=True)
+    tenant_id: str
+    name: str
+    workflow_definition: dict[str, Any] = _json()
+    input_schema: dict[str, Any] | None = _json(nullable=True)
+    category: str | None = None
+    description: str | None = None
+    created_at: datetime = _ts(default_factory=utcnow)
+    updated_at: datetime = _ts(default_factory=utcnow)
 
 
 class ApiKey(SQLModel, table=True):

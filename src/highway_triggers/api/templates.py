@@ -1,0 +1,141 @@
+"""Workflow templates: CRUD (admin) and ``POST /api/v1/templates/{name}/run``.
+
+A template belongs to a tenant, given as ``tenant_id`` in the body or the query; on the
+``{name}`` routes it may be left out when only one tenant has a template of that name.
+"""
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from highway_triggers.core.auth import bearer_token
+from highway_triggers.core.errors import HTTPError
+from highway_triggers.core.http import accepted, admin, gateway_of, read_object
+from highway_triggers.core.templates import TemplateTrigger, input_errors, workflow_id_of
+from highway_triggers.core.trigger import TriggerConfig
+
+
+@admin
+async def create_template(request: Request) -> Response:
+    """Create a template: ``{"tenant_id", "name", "workflow_definition", "input_schema"?, …}``.
+
+    409 ``TEMPLATE_EXISTS`` when the tenant has a template of that name; 422 when
+    ``input_schema`` is not a valid JSON Schema.
+    """
+    gateway = gateway_of(request)
+    body = await read_object(request)
+    if "tenant_id" not in body and (tenant_id := request.query_params.get("tenant_id")):
+        body["tenant_id"] = tenant_id
+    template = await gateway.db.write(gateway.templates.create, body)
+    return JSONResponse(template, status_code=201)
+
+
+@admin
+async def list_templates(request: Request) -> Response:
+    """Templates, by tenant and name; filters ``tenant_id``, ``category``."""
+    gateway = gateway_of(request)
+    query = request.query_params
+    found = await gateway.db.call(
+        gateway.templates.list, query.get("tenant_id"), query.get("category")
+    )
+    return JSONResponse({"templates": found, "count": len(found)})
+
+
+@admin
+async def get_template(request: Request) -> Response:
+    """One template (``?tenant_id=`` when several tenants use the name)."""
+    gateway = gateway_of(request)
+    return JSONResponse(
+        await gateway.db.call(gateway.templates.get, _name(request), _tenant(request))
+    )
+
+
+@admin
+async def update_template(request: Request) -> Response:
+    """Replace the fields the body gives; ``name`` renames it (409 if the new name is taken)."""
+    gateway = gateway_of(request)
+    body = await read_object(request)
+    tenant_id = _tenant(request) or body.get("tenant_id")
+    template = await gateway.db.write(gateway.templates.update, _name(request), tenant_id, body)
+    return JSONResponse(template)
+
+
+@admin
+async def delete_template(request: Request) -> Response:
+    """Delete a template; runs it started are not affected."""
+    gateway = gateway_of(request)
+    await gateway.db.write(gateway.templates.delete, _name(request), _tenant(request))
+    return Response(status_code=204)
+
+
+async def run_template(request: Request) -> Response:
+    """Start the template's workflow with ``{"input": {...}}`` (or ``{"data": {...}}``).
+
+    Admin token or the tenant's JWT (which reaches that tenant's templates only). The
+    input is checked against ``input_schema``: 400 ``INVALID_INPUT`` lists every
+    violation in ``errors`` (``path``, ``message``). The start goes through the
+    dispatch outbox; an ``Idempotency-Key`` header makes a repeated request harmless.
+    """
+    gateway = gateway_of(request)
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise HTTPError(401, "UNAUTHORIZED", "an admin token or a tenant JWT is required")
+    claimed = None
+    if not await gateway.auth.is_admin(token):
+        claimed = (await gateway.auth.verify_tenant_token(token))["tenant_id"]
+    body = await read_object(request)
+    asked = _tenant(request) or body.get("tenant_id")
+    if claimed is not None and asked is not None and asked != claimed:
+        raise HTTPError(403, "FORBIDDEN", "the token belongs to another tenant")
+    name = _name(request)
+    template = await gateway.db.call(gateway.templates.get, name, claimed or asked)
+    data = _input(body)
+    if errors := input_errors(template["input_schema"], data):
+        first = errors[0]
+        raise HTTPError(
+            400,
+            "INVALID_INPUT",
+            f"the input breaks the template's input_schema in {len(errors)} place(s); "
+            f"first at {first['path']}: {first['message']}",
+            extra={"errors": errors},
+        )
+    trigger = TemplateTrigger(
+        id=template["template_id"],
+        workflow_id=workflow_id_of(template),
+        tenant_id=template["tenant_id"],
+        config=TriggerConfig(),
+        gateway=gateway,
+    )
+    key = request.headers.get("idempotency-key")  # scoped to the tenant's template
+    result = await trigger.fire(
+        data, idempotency_key=f"{template['tenant_id']}:{name}:{key}" if key else None
+    )
+    return accepted(result)
+
+
+def _input(body: dict[str, Any]) -> dict[str, Any]:
+    data = body.get("input", body.get("data", {}))
+    if not isinstance(data, dict):
+        raise HTTPError(400, "MALFORMED_BODY", "input must be a JSON object")
+    return data
+
+
+def _name(request: Request) -> str:
+    name: str = request.path_params["name"]
+    return name
+
+
+def _tenant(request: Request) -> str | None:
+    return request.query_params.get("tenant_id")
+
+
+routes = [
+    Route("/api/v1/templates", create_template, methods=["POST"]),
+    Route("/api/v1/templates", list_templates, methods=["GET"]),
+    Route("/api/v1/templates/{name}", get_template, methods=["GET"]),
+    Route("/api/v1/templates/{name}", update_template, methods=["PUT"]),
+    Route("/api/v1/templates/{name}", delete_template, methods=["DELETE"]),
+    Route("/api/v1/templates/{name}/run", run_template, methods=["POST"]),
+]

@@ -1,0 +1,202 @@
+"""Workflow templates (CONTRACT §3): CRUD, unique names per tenant, runs checked against
+``input_schema`` and started through the outbox; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import jwt
+
+from highway_triggers.testing import FakeEngine, RunningGateway, wait_until
+
+EngineGateway = tuple[RunningGateway, FakeEngine]
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "email": {"type": "string", "format": "email", "minLength": 3},
+        "plan": {"enum": ["free", "pro"]},
+        "seats": {"type": "integer", "minimum": 1},
+    },
+    "required": ["email", "plan"],
+    "additionalProperties": False,
+}
+
+
+def template(**fields: Any) -> dict[str, Any]:
+    return {
+        "tenant_id": "acme",
+        "name": "onboarding",
+        "workflow_definition": {"id": "wf-onboarding", "nodes": []},
+        "input_schema": SCHEMA,
+        "category": "users",
+        "description": "Welcome a new user",
+        **fields,
+    }
+
+
+def create(gateway: RunningGateway, expect: int = 201, **fields: Any) -> dict[str, Any]:
+    answer = gateway.client().post("/api/v1/templates", json=template(**fields))
+    assert answer.status_code == expect, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] == "error" and body["code"] == code and body["message"], body
+    return body
+
+
+def tenant_token(gateway: RunningGateway, tenant_id: str) -> str:
+    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id})
+    assert created.status_code == 201, created.text
+    claims = {"tenant_id": tenant_id, "exp": int(time.time()) + 600}
+    return jwt.encode(claims, created.json()["jwt_secret"], algorithm="HS256")
+
+
+def test_create_read_update_delete(gateway: RunningGateway) -> None:
+    client = gateway.client()
+    created = create(gateway)
+    assert created["name"] == "onboarding" and created["tenant_id"] == "acme"
+    assert created["workflow_id"] == "wf-onboarding" and created["input_schema"] == SCHEMA
+    create(gateway, name="offboarding", category="ops", workflow_definition={"nodes": []})
+
+    listed = client.get("/api/v1/templates", params={"tenant_id": "acme"}).json()
+    assert [t["name"] for t in listed["templates"]] == ["offboarding", "onboarding"]
+    assert listed["count"] == 2
+    by_category = client.get("/api/v1/templates", params={"category": "ops"}).json()
+    assert [t["name"] for t in by_category["templates"]] == ["offboarding"]
+    assert by_category["templates"][0]["workflow_id"] == "offboarding"  # no id: the name
+
+    one = client.get("/api/v1/templates/onboarding", params={"tenant_id": "acme"})
+    assert one.status_code == 200 and one.json() == created
+
+    updated = client.put(
+        "/api/v1/templates/onboarding?tenant_id=acme", json={"description": "Say hello"}
+    )
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["description"] == "Say hello"
+    assert updated.json()["input_schema"] == SCHEMA  # what the body leaves out is kept
+    error(
+        client.put("/api/v1/templates/onboarding?tenant_id=acme", json={"tenant_id": "other"}),
+        422,
+        "VALIDATION_ERROR",
+    )
+    error(
+        client.put("/api/v1/templates/onboarding", json={"name": "offboarding"}),
+        409,
+        "TEMPLATE_EXISTS",
+    )
+
+    assert client.delete("/api/v1/templates/onboarding?tenant_id=acme").status_code == 204
+    error(client.get("/api/v1/templates/onboarding"), 404, "TEMPLATE_NOT_FOUND")
+    error(client.delete("/api/v1/templates/onboarding"), 404, "TEMPLATE_NOT_FOUND")
+    error(gateway.client(token=None).get("/api/v1/templates"), 401, "UNAUTHORIZED")
+
+
+def test_names_are_unique_per_tenant(gateway: RunningGateway) -> None:
+    create(gateway)
+    error(gateway.client().post("/api/v1/templates", json=template()), 409, "TEMPLATE_EXISTS")
+    other = create(gateway, tenant_id="globex")
+    assert other["tenant_id"] == "globex"
+    client = gateway.client()
+    error(client.get("/api/v1/templates/onboarding"), 400, "TENANT_REQUIRED")
+    answer = client.get("/api/v1/templates/onboarding?tenant_id=globex")
+    assert answer.json()["template_id"] == other["template_id"]
+    # the tenant may come from the query too
+    answer = client.post(
+        "/api/v1/templates?tenant_id=initech", json={**template(), "tenant_id": None}
+    )
+    error(answer, 422, "VALIDATION_ERROR")
+    body = template()
+    del body["tenant_id"]
+    assert client.post("/api/v1/templates?tenant_id=initech", json=body).status_code == 201
+
+
+def test_invalid_schema_and_fields_are_422(gateway: RunningGateway) -> None:
+    bad = error(
+        gateway.client().post(
+            "/api/v1/templates", json=template(input_schema={"type": "no-such-type"})
+        ),
+        422,
+        "VALIDATION_ERROR",
+    )
+    assert bad["errors"][0]["field"] == "input_schema"
+    bad = error(
+        gateway.client().post(
+            "/api/v1/templates", json=template(name="has space", workflow_definition=[])
+        ),
+        422,
+        "VALIDATION_ERROR",
+    )
+    assert {e["field"] for e in bad["errors"]} == {"name", "workflow_definition"}
+
+
+def test_run_with_bad_input_lists_every_violation(engine_gateway: EngineGateway) -> None:
+    gateway, engine = engine_gateway
+    create(gateway)
+    answer = gateway.client().post(
+        "/api/v1/templates/onboarding/run",
+        json={"input": {"email": 7, "seats": 0, "extra": True}},
+    )
+    body = error(answer, 400, "INVALID_INPUT")
+    paths = sorted(e["path"] for e in body["errors"])
+    assert paths == ["$", "$", "$.email", "$.seats"], body["errors"]
+    messages = " ".join(e["message"] for e in body["errors"])
+    assert "'plan' is a required property" in messages and "extra" in messages
+    time.sleep(0.3)
+    assert engine.starts() == []
+
+
+def test_run_with_good_input_starts_the_workflow_once(engine_gateway: EngineGateway) -> None:
+    gateway, engine = engine_gateway
+    created = create(gateway)
+    data = {"email": "ada@example.com", "plan": "pro", "seats": 3}
+    headers = {"Idempotency-Key": "signup-1"}
+    answer = gateway.client().post(
+        "/api/v1/templates/onboarding/run", json={"input": data}, headers=headers
+    )
+    assert answer.status_code == 202, answer.text
+    accepted = answer.json()
+    assert accepted["status"] == "accepted" and accepted["delivered_to"] == 1
+    again = gateway.client().post(
+        "/api/v1/templates/onboarding/run", json={"input": data}, headers=headers
+    )
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+
+    (start,) = wait_until(engine.starts)
+    assert start.path == "/v2/workflows/wf-onboarding/execute"
+    assert start.body == {"trigger_type": "TEMPLATE", "trigger_data": data, "tenant_id": "acme"}
+    dispatches = gateway.client().get("/api/v1/dispatches", params={"workflow_id": "wf-onboarding"})
+    assert dispatches.status_code == 200, dispatches.text
+    assert [d["trigger_id"] for d in dispatches.json()["dispatches"]] == [created["template_id"]]
+    time.sleep(0.3)
+    assert len(engine.starts()) == 1
+
+
+def test_tenant_jwt_runs_its_own_templates_only(engine_gateway: EngineGateway) -> None:
+    gateway, engine = engine_gateway
+    create(gateway, input_schema=None)
+    create(gateway, tenant_id="globex", name="globex-only", input_schema=None)
+    acme = gateway.client(tenant_token(gateway, "acme"))
+    tenant_token(gateway, "globex")
+
+    answer = acme.post("/api/v1/templates/onboarding/run", json={"data": {"x": 1}})
+    assert answer.status_code == 202, answer.text
+    error(acme.post("/api/v1/templates/globex-only/run", json={}), 404, "TEMPLATE_NOT_FOUND")
+    error(
+        acme.post("/api/v1/templates/globex-only/run?tenant_id=globex", json={}),
+        403,
+        "FORBIDDEN",
+    )
+    error(acme.get("/api/v1/templates"), 401, "UNAUTHORIZED")  # CRUD is admin-only
+    error(
+        gateway.client("not-a-jwt").post("/api/v1/templates/onboarding/run", json={}),
+        401,
+        "INVALID_TOKEN",
+    )
+    (start,) = wait_until(engine.starts)
+    assert start.body["trigger_data"] == {"x": 1} and start.body["tenant_id"] == "acme"
