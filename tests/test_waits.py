@@ -349,3 +349,32 @@ def test_two_replicas_time_a_wait_out_once(postgres_url: str, tmp_path: Path) ->
             settle()
             keys = sorted(call.idempotency_key for call in engine.resumes())
             assert keys == sorted(f"timeout:{w['wait_id']}" for w in waits)
+
+
+# payload schemas --------------------------------------------------------------------------------
+
+
+def test_payload_failing_the_schema_is_400_and_the_wait_stays_open(
+    engine_gateway: EngineGateway,
+) -> None:
+    gateway, engine = engine_gateway
+    token = tenant_token(gateway, "acme")
+    schema = {
+        "type": "object",
+        "properties": {"approved": {"type": "boolean"}, "amount": {"type": "number"}},
+        "required": ["approved"],
+    }
+    wait = register(gateway, correlation_key="order-7", schema=schema)
+
+    for bad in ({"amount": 3}, {"approved": "yes"}):
+        body = error(post_event(gateway, token, "order-7", bad), 400, "INVALID_PAYLOAD")
+        assert body["wait_id"] == wait["wait_id"]
+        assert get_wait(gateway, wait["wait_id"])["status"] == "open"
+    settle()
+    assert engine.resumes() == []
+
+    good = post_event(gateway, token, "order-7", {"approved": True, "amount": 3})
+    assert good.status_code == 202, good.text
+    wait_until(lambda: len(engine.resumes()) == 1)
+    assert engine.resumes()[0].body["resume_data"] == {"approved": True, "amount": 3}
+    assert get_wait(gateway, wait["wait_id"])["status"] == "consumed"

@@ -11,17 +11,22 @@ committed with the next batch. One transaction per cycle carries it all.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Any
 
+from jsonschema.validators import validator_for
+from jsonschema.exceptions import best_match
 from sqlalchemy import Connection, Table, or_, select, update
 
+from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import RouteResult
 from highway_triggers.core.outbox_sql import OutboxSQL
 from highway_triggers.core.trigger import BaseTrigger
@@ -206,7 +211,13 @@ class OutboxWriter:
             if intake.dedup_key is not None and intake.event_id not in fresh:
                 results.append(RouteResult(intake.event_id, duplicate=True))
                 continue
-            resumes = self._resumes(conn, intake, now) if intake.correlation_keys else []
+            try:
+                resumes = self._resumes(conn, intake, now) if intake.correlation_keys else []
+            except HTTPError as rejected:  # the payload fails a wait's schema: nothing happens
+                results.append(rejected)
+                if intake.dedup_key is not None:
+                    unmatched.append((intake.subtype, intake.dedup_key))
+                continue
             starts = [] if (intake.exclusive and resumes) else intake.starts
             new_jobs = resumes + [_start_job(intake, trigger) for trigger in starts]
             if not new_jobs and intake.dedup_key is not None:
@@ -264,7 +275,13 @@ class OutboxWriter:
         if not intake.tokens_only:
             matches = or_(WAITS.c.correlation_key.in_(keys), matches)
         query = (
-            select(WAITS.c.id, WAITS.c.workflow_run_id, WAITS.c.workflow_id, WAITS.c.multi_use)
+            select(
+                WAITS.c.id,
+                WAITS.c.workflow_run_id,
+                WAITS.c.workflow_id,
+                WAITS.c.multi_use,
+                WAITS.c.payload_schema,
+            )
             .where(matches)
             .where(WAITS.c.consumed_at.is_(None))
             .where(or_(WAITS.c.expires_at.is_(None), WAITS.c.expires_at > now))
@@ -274,8 +291,12 @@ class OutboxWriter:
             query = query.where(WAITS.c.tenant_id == intake.tenant_id)
         if intake.event_name is not None:
             query = query.where(WAITS.c.event_name == intake.event_name)
+        waits = conn.execute(query).all()
+        for wait in waits:  # every schema first: a rejected payload claims no wait at all
+            if wait.payload_schema is not None:
+                check_payload(wait.id, wait.payload_schema, intake.payload)
         jobs = []
-        for wait in conn.execute(query).all():
+        for wait in waits:
             if wait.multi_use:
                 key = f"resume:{wait.id}:{intake.event_id}"
             else:
@@ -301,6 +322,25 @@ class OutboxWriter:
                 )
             )
         return jobs
+
+
+def check_payload(wait_id: str, schema: dict[str, Any], payload: dict[str, Any]) -> None:
+    """400 ``INVALID_PAYLOAD`` naming the first violation when ``payload`` fails ``schema``."""
+    error = best_match(_validator(json.dumps(schema, sort_keys=True)).iter_errors(payload))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        raise HTTPError(
+            400,
+            "INVALID_PAYLOAD",
+            f"the payload does not match the schema of wait {wait_id}: {where}: {error.message}",
+            extra={"wait_id": wait_id},
+        )
+
+
+@lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Any:
+    schema = json.loads(schema_json)
+    return validator_for(schema)(schema)
 
 
 def _start_job(intake: Intake, trigger: BaseTrigger) -> DispatchJob:
