@@ -17,20 +17,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     StringConstraints,
-    ValidationError,
-    field_validator,
 )
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.trigger import BaseTrigger, TriggerConfig
+from highway_triggers.core.validation import JsonSchema, RequestBody
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.models import Template
@@ -42,42 +38,17 @@ Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 FIELDS = ("tenant_id", "name", "workflow_definition", "input_schema", "category", "description")
 
 
-class TemplateSpec(BaseModel):
+class TemplateSpec(RequestBody):
     """A template's fields as the API takes them (create, or a merged update)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     tenant_id: Name
     name: Name
     workflow_definition: dict[str, Any]
-    input_schema: dict[str, Any] | None = None
+    input_schema: JsonSchema | None = None
     category: Text | None = None
     description: Annotated[str, StringConstraints(max_length=4000)] | None = None
 
-    @field_validator("input_schema")
-    @classmethod
-    def _json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            try:
-                validator_for(value).check_schema(value)
-            except SchemaError as exc:
-                raise ValueError(
-                    f"not a valid JSON Schema: {exc.message} (at {exc.json_path})"
-                ) from None
-        return value
 
-    @classmethod
-    def parse(cls, body: dict[str, Any]) -> TemplateSpec:
-        """Validate ``body``; a :class:`ConfigError` (422) names each bad field."""
-        try:
-            return cls.model_validate(body)
-        except ValidationError as exc:
-            raise ConfigError(
-                [
-                    {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                    for e in exc.errors()
-                ]
-            ) from None
 
 
 def workflow_id_of(template: dict[str, Any]) -> str:

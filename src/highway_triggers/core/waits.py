@@ -13,22 +13,17 @@ from types import SimpleNamespace
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
-    field_validator,
     model_validator,
 )
 from sqlalchemy import Connection, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.outbox import new_id
+from highway_triggers.core.validation import JsonSchema, RequestBody
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.models import Wait
@@ -38,10 +33,8 @@ MAX_TIMEOUT_SECONDS = 10 * 365 * 24 * 3600
 Text = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
-class WaitRequest(BaseModel):
+class WaitRequest(RequestBody):
     """The body of ``POST /api/v1/waits``."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
 
     tenant_id: Text
     workflow_run_id: Text
@@ -51,20 +44,9 @@ class WaitRequest(BaseModel):
     token: Annotated[str, StringConstraints(max_length=512, pattern=r"^[^/\s]+$")] | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_SECONDS)
     multi_use: bool = False
-    payload_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+    payload_schema: JsonSchema | None = Field(default=None, alias="schema")
     idempotency_key: Text | None = None
 
-    @field_validator("payload_schema")
-    @classmethod
-    def _json_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            try:
-                validator_for(value).check_schema(value)
-            except SchemaError as exc:
-                raise ValueError(
-                    f"not a valid JSON Schema: {exc.message} (at {exc.json_path})"
-                ) from None
-        return value
 
     @model_validator(mode="after")
     def _one_key(self) -> WaitRequest:
@@ -72,18 +54,6 @@ class WaitRequest(BaseModel):
             raise ValueError("give exactly one of correlation_key or token")
         return self
 
-    @classmethod
-    def parse(cls, body: dict[str, Any]) -> WaitRequest:
-        """Validate ``body``; a :class:`ConfigError` (422) names each bad field."""
-        try:
-            return cls.model_validate(body)
-        except ValidationError as exc:
-            raise ConfigError(
-                [
-                    {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-                    for e in exc.errors()
-                ]
-            ) from None
 
 
 def _iso(value: datetime | None) -> str | None:
