@@ -378,3 +378,45 @@ def test_payload_failing_the_schema_is_400_and_the_wait_stays_open(
     wait_until(lambda: len(engine.resumes()) == 1)
     assert engine.resumes()[0].body["resume_data"] == {"approved": True, "amount": 3}
     assert get_wait(gateway, wait["wait_id"])["status"] == "consumed"
+
+
+# early events -----------------------------------------------------------------------------------
+
+
+def test_event_before_its_wait_resumes_the_wait_at_registration(
+    engine_gateway: EngineGateway,
+) -> None:
+    gateway, engine = engine_gateway
+    token = tenant_token(gateway, "acme")
+    early = post_event(gateway, token, "order-9", {"paid": 12})
+    assert "kept for" in error(early, 404, "NO_WAITING_WORKFLOW")["message"]
+    other = post_event(gateway, token, "order-10", {"paid": 1})  # another key: not for this wait
+    error(other, 404, "NO_WAITING_WORKFLOW")
+
+    wait = register(gateway, correlation_key="order-9")
+    assert wait["status"] == "consumed"
+    wait_until(lambda: len(engine.resumes()) == 1)
+    assert engine.resumes()[0].body["resume_data"] == {"paid": 12}
+    settle()
+    assert len(engine.resumes()) == 1
+
+    # the kept event was used up: the next wait on that key stays open
+    assert register(gateway, correlation_key="order-9", workflow_run_id="run-2")["status"] == "open"
+
+
+def test_event_older_than_the_lookback_is_not_used(tmp_path: Path, database_url: str) -> None:
+    with running_engine() as (engine, engine_url):
+        settings = gateway_settings(
+            database_url,
+            tmp_path,
+            engine="http",
+            engine_url=engine_url,
+            early_event_lookback_seconds=0.3,
+        )
+        with running_gateway(settings) as gateway:
+            token = tenant_token(gateway, "acme")
+            error(post_event(gateway, token, "order-11", {"paid": 3}), 404, "NO_WAITING_WORKFLOW")
+            time.sleep(0.6)
+            assert register(gateway, correlation_key="order-11")["status"] == "open"
+            settle()
+            assert engine.resumes() == []

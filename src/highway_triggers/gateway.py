@@ -18,7 +18,7 @@ from highway_triggers.core.dispatcher import Dispatcher
 from highway_triggers.core.engine import EngineAdapter
 from highway_triggers.core.manager import TriggerManager
 from highway_triggers.core.metrics import Metrics
-from highway_triggers.core.outbox import DELIVERIES, OutboxWriter
+from highway_triggers.core.outbox import DELIVERIES, EARLY_EVENTS, OutboxWriter
 from highway_triggers.core.plugins import Plugins, load_plugins
 from highway_triggers.core.ratelimit import RateLimiter
 from highway_triggers.core.router import EventRouter
@@ -63,6 +63,7 @@ class Gateway:
             self.db,
             max_batch=settings.writer_max_batch,
             lease_seconds=settings.dispatch_lease_seconds,
+            lookback_seconds=settings.early_event_lookback_seconds,
             on_commit=lambda jobs: self.dispatcher.accept(jobs),
         )
         self.dispatcher = Dispatcher(self.db, self.engine, self.writer, settings, self.metrics)
@@ -121,7 +122,7 @@ class Gateway:
         await self.dispatcher.start()
         self.timeouts.start()
         self.changes.start()
-        self._housekeeping = asyncio.create_task(self._prune_deliveries(), name="highway-housekeeping")
+        self._housekeeping = asyncio.create_task(self._prune(), name="highway-housekeeping")
         await self._call_lifecycle_hook("highway_startup")
         log.info(
             "gateway started: %d active triggers, engine %s, plugins %s",
@@ -150,16 +151,17 @@ class Gateway:
             except Exception as exc:
                 self.plugins.fail(plugin_name, hook_name, exc)
 
-    async def _prune_deliveries(self) -> None:
-        """Forget dedup rows past the retention period."""
+    async def _prune(self) -> None:
+        """Forget dedup rows past the retention period, and kept events past the lookback."""
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             cutoff = utcnow() - timedelta(hours=self.settings.delivery_retention_hours)
             try:
-                await self.db.write(self._delete_deliveries_before, cutoff)
+                await self.db.write(self._delete_old_rows, cutoff)
             except Exception:
                 log.exception("pruning old deliveries failed")
 
-    def _delete_deliveries_before(self, cutoff: Any) -> None:
+    def _delete_old_rows(self, cutoff: Any) -> None:
         with self.db.engine.begin() as conn:
             conn.execute(delete(DELIVERIES).where(DELIVERIES.c.received_at < cutoff))
+            conn.execute(delete(EARLY_EVENTS).where(EARLY_EVENTS.c.expires_at < utcnow()))

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     )
 
     writer_max_batch: int = 512
+    early_event_lookback_seconds: float = 300.0
+    """An event no wait took is kept this long; a wait registered meanwhile gets it."""
     reconcile_interval_seconds: float = 1.0
     delivery_retention_hours: float = 72.0
 

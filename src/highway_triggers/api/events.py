@@ -53,7 +53,11 @@ async def inject_event(request: Request) -> Response:
         )
     )
     if not result.duplicate and result.delivered_to == 0:
-        raise HTTPError(404, "NO_WAITING_WORKFLOW", f"no waiting run or EVENT trigger took {event_name!r}")
+        message = f"no waiting run or EVENT trigger took {event_name!r}"
+        if result.held:
+            lookback = gateway.settings.early_event_lookback_seconds
+            message += f"; it is kept for {lookback:g} s for a wait registered in that time"
+        raise HTTPError(404, "NO_WAITING_WORKFLOW", message)
     return accepted(result)
 
 

@@ -19,6 +19,7 @@ async def register_wait(request: Request) -> Response:
     gateway = gateway_of(request)
     wait_request = WaitRequest.parse(await read_object(request))
     wait, created = await gateway.db.write(gateway.waits.register, wait_request)
+    gateway.dispatcher.wake()  # an event kept for this wait may have resumed it already
     return JSONResponse(wait, status_code=201 if created else 200)
 
 

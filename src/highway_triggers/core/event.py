@@ -30,6 +30,8 @@ class RouteResult:
     started: int = 0
     resumed: int = 0
     duplicate: bool = False
+    held: bool = False
+    """No wait took the event, and it is kept for the lookback window (see early_events)."""
 
     @property
     def delivered_to(self) -> int:

@@ -18,13 +18,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
-from jsonschema.validators import validator_for
 from jsonschema.exceptions import best_match
-from sqlalchemy import Connection, Table, or_, select, update
+from jsonschema.validators import validator_for
+from sqlalchemy import Connection, Table, insert, or_, select, update
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import RouteResult
@@ -32,13 +32,14 @@ from highway_triggers.core.outbox_sql import OutboxSQL
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
-from highway_triggers.db.models import Delivery, Dispatch, Wait
+from highway_triggers.db.models import Delivery, Dispatch, EarlyEvent, Wait
 
 log = logging.getLogger(__name__)
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 DISPATCHES: Table = Dispatch.__table__  # type: ignore[attr-defined]
 WAITS: Table = Wait.__table__  # type: ignore[attr-defined]
+EARLY_EVENTS: Table = EarlyEvent.__table__  # type: ignore[attr-defined]
 
 
 def new_id() -> str:
@@ -110,12 +111,14 @@ class OutboxWriter:
         *,
         max_batch: int,
         lease_seconds: float,
+        lookback_seconds: float,
         on_commit: Callable[[list[DispatchJob]], None],
     ) -> None:
         self.sql = OutboxSQL(db.dialect)
         self._db = db
         self._max_batch = max_batch
         self._lease = timedelta(seconds=lease_seconds)
+        self._lookback = timedelta(seconds=lookback_seconds)
         self._on_commit = on_commit
         self._pending: deque[Intake] = deque()
         self._outcomes: list[tuple[Any, ...]] = []
@@ -220,7 +223,10 @@ class OutboxWriter:
                 continue
             starts = [] if (intake.exclusive and resumes) else intake.starts
             new_jobs = resumes + [_start_job(intake, trigger) for trigger in starts]
-            if not new_jobs and intake.dedup_key is not None:
+            held = not resumes and self._may_hold(intake)
+            if held:
+                self._hold(conn, intake, now)
+            if not new_jobs and not held and intake.dedup_key is not None:
                 # nothing took it: forget the delivery, so that a redelivery may match later
                 unmatched.append((intake.subtype, intake.dedup_key))
             jobs.extend(new_jobs)
@@ -230,6 +236,7 @@ class OutboxWriter:
                     tuple(job.id for job in new_jobs),
                     started=len(starts),
                     resumed=len(resumes),
+                    held=held,
                 )
             )
         if jobs:
@@ -237,6 +244,35 @@ class OutboxWriter:
         if unmatched:
             cursor.executemany(sql.forget_delivery, unmatched)
         return results, jobs
+
+    def _may_hold(self, intake: Intake) -> bool:
+        """An injected event that no wait took is kept, in case its wait comes late."""
+        return (
+            bool(self._lookback)
+            and intake.event_name is not None
+            and bool(intake.correlation_keys)
+            and not intake.tokens_only
+        )
+
+    def _hold(self, conn: Connection, intake: Intake, now: datetime) -> None:
+        """Keep the event once per correlation key (``core/early_events.py`` uses them)."""
+        conn.execute(
+            insert(EARLY_EVENTS),
+            [
+                {
+                    "id": new_id(),
+                    "tenant_id": intake.tenant_id,
+                    "event_name": intake.event_name,
+                    "correlation_key": key,
+                    "event_id": intake.event_id,
+                    "payload": intake.payload,
+                    "received_at": now,
+                    "expires_at": now + self._lookback,
+                    "consumed_at": None,
+                }
+                for key in intake.correlation_keys
+            ],
+        )
 
     def _insert_params(self, job: DispatchJob, stamp: Any, lease: Any) -> tuple[Any, ...]:
         return (

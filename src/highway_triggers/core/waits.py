@@ -21,6 +21,7 @@ from pydantic import (
 from sqlalchemy import Connection, Table, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from highway_triggers.core.early_events import resume_with_kept
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.outbox import new_id
 from highway_triggers.core.validation import JsonSchema, RequestBody
@@ -164,6 +165,11 @@ class WaitService:
             if request.token is not None:
                 self._claim_token(conn, request)
             conn.execute(insert(WAITS).values(**values))
+            if request.correlation_key is not None and resume_with_kept(conn, values, now):
+                if not request.multi_use:
+                    closed = {"consumed_at": now, "closed_reason": "consumed"}
+                    conn.execute(update(WAITS).where(WAITS.c.id == values["id"]).values(**closed))
+                    values.update(closed)
         return self.view(SimpleNamespace(**values)), True
 
     def _claim_token(self, conn: Connection, request: WaitRequest) -> None:

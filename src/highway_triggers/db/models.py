@@ -203,3 +203,21 @@ class GatewayState(SQLModel, table=True):
 
     key: str = Field(primary_key=True)
     value: int = 0
+
+
+class EarlyEvent(SQLModel, table=True):
+    """An event that found no wait, kept for the lookback window: a wait registered in
+    that time is resumed with it (the event landed a moment before the run suspended)."""
+
+    __tablename__ = "early_events"
+    __table_args__ = (Index("ix_early_events_key", "tenant_id", "event_name", "correlation_key"),)
+
+    id: str = Field(primary_key=True)
+    tenant_id: str | None = None
+    event_name: str
+    correlation_key: str
+    event_id: str
+    payload: dict[str, Any] = _json()
+    received_at: datetime = _ts()
+    expires_at: datetime = _ts(index=True)
+    consumed_at: datetime | None = _ts(nullable=True)
