@@ -307,9 +307,6 @@ class OutboxWriter:
     def _resumes(self, conn: Connection, intake: Intake, now: datetime) -> list[DispatchJob]:
         """Phase 0: claim the open waits this event's correlation keys name."""
         keys = intake.correlation_keys
-        matches = WAITS.c.token.in_(keys)
-        if not intake.tokens_only:
-            matches = or_(WAITS.c.correlation_key.in_(keys), matches)
         query = (
             select(
                 WAITS.c.id,
@@ -317,17 +314,21 @@ class OutboxWriter:
                 WAITS.c.workflow_id,
                 WAITS.c.multi_use,
                 WAITS.c.payload_schema,
+                WAITS.c.created_at,
             )
-            .where(matches)
             .where(WAITS.c.consumed_at.is_(None))
             .where(or_(WAITS.c.expires_at.is_(None), WAITS.c.expires_at > now))
-            .order_by(WAITS.c.created_at)
         )
         if intake.tenant_id is not None:
             query = query.where(WAITS.c.tenant_id == intake.tenant_id)
         if intake.event_name is not None:
             query = query.where(WAITS.c.event_name == intake.event_name)
-        waits = conn.execute(query).all()
+        columns = (WAITS.c.token,) if intake.tokens_only else (WAITS.c.correlation_key, WAITS.c.token)
+        found: dict[str, Any] = {}
+        for column in columns:  # one indexed lookup per column: SQLite scans for an OR of them
+            for wait in conn.execute(query.where(column.in_(keys))).all():
+                found.setdefault(wait.id, wait)
+        waits = sorted(found.values(), key=lambda wait: wait.created_at)
         for wait in waits:  # every schema first: a rejected payload claims no wait at all
             if wait.payload_schema is not None:
                 check_payload(wait.id, wait.payload_schema, intake.payload)

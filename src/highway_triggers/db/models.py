@@ -96,7 +96,7 @@ class Wait(SQLModel, table=True):
     )
 
     id: str = Field(primary_key=True)
-    tenant_id: str | None = Field(default=None, index=True)
+    tenant_id: str | None = None  # not indexed: waits are found by correlation key or token
     workflow_run_id: str
     workflow_id: str | None = None
     event_name: str
