@@ -1,11 +1,13 @@
 """Fixtures: every database test runs on SQLite and on PostgreSQL."""
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from highway_triggers.settings import Settings
 from highway_triggers.testing import (
     FakeEngine,
     RunningGateway,
@@ -15,7 +17,6 @@ from highway_triggers.testing import (
     running_engine,
     running_gateway,
 )
-from highway_triggers.settings import Settings
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -72,3 +73,16 @@ def engine_gateway(
     settings = gateway_settings(database_url, tmp_path, engine="http", engine_url=engine_url)
     with running_gateway(settings) as running:
         yield running, fake
+
+
+@pytest.fixture(scope="session")
+def bytecode_env() -> dict[str, str]:
+    """Let subprocesses cache bytecode (outside the repository).
+
+    They start several times faster with cached bytecode, even where
+    PYTHONDONTWRITEBYTECODE is set; the cache lives in the temporary directory.
+    """
+    return {
+        "PYTHONDONTWRITEBYTECODE": "",
+        "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "highway-triggers-pycache"),
+    }

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,19 +30,6 @@ from highway_triggers.settings import Settings
 from highway_triggers.testing import ADMIN_TOKEN, gateway_settings, running_gateway, wait_until
 
 SECRET_KEY = "cli-test-secret-key"
-
-
-@pytest.fixture(scope="session")
-def bytecode_env() -> dict[str, str]:
-    """Let the subprocesses cache bytecode (outside the repository).
-
-    The subprocesses start several times faster with cached bytecode, even where
-    PYTHONDONTWRITEBYTECODE is set; the cache lives in the temporary directory.
-    """
-    return {
-        "PYTHONDONTWRITEBYTECODE": "",
-        "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "highway-triggers-pycache"),
-    }
 
 
 def cli_env(database_url: str, tmp_path: Path, bytecode_env: dict[str, str]) -> dict[str, str]:

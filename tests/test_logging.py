@@ -7,7 +7,6 @@ import logging
 import os
 import secrets
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,19 +20,6 @@ from highway_triggers.settings import Settings
 from highway_triggers.testing import FakeEngine, GatewayProcess, running_engine, wait_until
 
 CONFIGURED_LOGGERS = ("highway_triggers", "uvicorn.error")
-
-
-@pytest.fixture(scope="session")
-def bytecode_env() -> dict[str, str]:
-    """Let the gateway subprocesses cache bytecode (outside the repository).
-
-    The subprocesses start several times faster with cached bytecode, even where
-    PYTHONDONTWRITEBYTECODE is set; the cache lives in the temporary directory.
-    """
-    return {
-        "PYTHONDONTWRITEBYTECODE": "",
-        "PYTHONPYCACHEPREFIX": str(Path(tempfile.gettempdir()) / "highway-triggers-pycache"),
-    }
 
 
 def base_env(tmp_path: Path, bytecode_env: dict[str, str], **extra: str) -> dict[str, str]:

@@ -4,8 +4,8 @@ it is resumed at once, here."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
@@ -16,7 +16,8 @@ from highway_triggers.core.outbox import (
     EARLY_EVENTS,
     DispatchJob,
     check_payload,
-    new_id,
+    dispatch_rows,
+    resume_job,
 )
 
 
@@ -37,7 +38,7 @@ def resume_with_kept(conn: Connection, wait: dict[str, Any], now: datetime) -> i
         )
         .order_by(EARLY_EVENTS.c.received_at)
     ).all()
-    rows = []
+    jobs: list[DispatchJob] = []
     for event in kept:
         if wait["payload_schema"] is not None:
             try:
@@ -52,24 +53,17 @@ def resume_with_kept(conn: Connection, wait: dict[str, Any], now: datetime) -> i
         if taken.rowcount != 1:
             continue
         key = f"resume:{wait['id']}:{event.event_id}" if wait["multi_use"] else f"resume:{wait['id']}"
-        job = DispatchJob(
-            id=new_id(),
-            kind="resume",
-            mode="resume",
-            workflow_id=wait["workflow_id"],
-            execution_id=wait["workflow_run_id"],
-            trigger_id=None,
-            wait_id=wait["id"],
-            tenant_id=wait["tenant_id"],
-            trigger_type="EVENT",
-            event_id=event.event_id,
-            payload=event.payload,
-            idempotency_key=key,
-            attempts=0,
+        jobs.append(
+            resume_job(
+                SimpleNamespace(**wait),
+                trigger_type="EVENT",
+                event_id=event.event_id,
+                payload=event.payload,
+                idempotency_key=key,
+            )
         )
-        rows.append({**asdict(job), "status": "pending", "next_attempt_at": now, "created_at": now, "updated_at": now})
         if not wait["multi_use"]:
             break
-    if rows:
-        conn.execute(insert(DISPATCHES), rows)
-    return len(rows)
+    if jobs:
+        conn.execute(insert(DISPATCHES), dispatch_rows(jobs, now, leased_until=None))
+    return len(jobs)

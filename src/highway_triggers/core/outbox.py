@@ -17,7 +17,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -359,6 +359,45 @@ class OutboxWriter:
                 )
             )
         return jobs
+
+
+def resume_job(
+    wait: Any, *, trigger_type: str, event_id: str, payload: dict[str, Any], idempotency_key: str
+) -> DispatchJob:
+    """A resume of ``wait`` (a row with id, tenant_id, workflow_id, workflow_run_id)."""
+    return DispatchJob(
+        id=new_id(),
+        kind="resume",
+        mode="resume",
+        workflow_id=wait.workflow_id,
+        execution_id=wait.workflow_run_id,
+        trigger_id=None,
+        wait_id=wait.id,
+        tenant_id=wait.tenant_id,
+        trigger_type=trigger_type,
+        event_id=event_id,
+        payload=payload,
+        idempotency_key=idempotency_key,
+    )
+
+
+def dispatch_rows(
+    jobs: list[DispatchJob], now: datetime, *, leased_until: datetime | None
+) -> list[dict[str, Any]]:
+    """Rows for ``insert(DISPATCHES)`` off the hot path: leased to this replica, or pending."""
+    status = "pending" if leased_until is None else "delivering"
+    return [
+        {
+            **asdict(job),
+            "attempts": job.attempts if leased_until is not None else 0,
+            "status": status,
+            "next_attempt_at": now,
+            "locked_until": leased_until,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for job in jobs
+    ]
 
 
 def check_payload(wait_id: str, schema: dict[str, Any], payload: dict[str, Any]) -> None:

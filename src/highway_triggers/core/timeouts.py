@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import asdict
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select, update
 
-from highway_triggers.core.outbox import DISPATCHES, WAITS, DispatchJob, new_id, new_uuid
+from highway_triggers.core.outbox import (
+    DISPATCHES,
+    WAITS,
+    DispatchJob,
+    dispatch_rows,
+    new_uuid,
+    resume_job,
+)
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 
@@ -80,15 +86,8 @@ class WaitTimeouts:
         )
         with self._db.engine.begin() as conn:
             jobs = [
-                DispatchJob(
-                    id=new_id(),
-                    kind="resume",
-                    mode="resume",
-                    workflow_id=wait.workflow_id,
-                    execution_id=wait.workflow_run_id,
-                    trigger_id=None,
-                    wait_id=wait.id,
-                    tenant_id=wait.tenant_id,
+                resume_job(
+                    wait,
                     trigger_type=TIMEOUT,
                     event_id=new_uuid(),
                     payload=dict(TIMEOUT_DATA),
@@ -97,18 +96,5 @@ class WaitTimeouts:
                 for wait in conn.execute(close).all()
             ]
             if jobs:
-                conn.execute(
-                    insert(DISPATCHES),
-                    [
-                        {
-                            **asdict(job),
-                            "status": "delivering",
-                            "next_attempt_at": now,
-                            "locked_until": now + self._lease,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
-                        for job in jobs
-                    ],
-                )
+                conn.execute(insert(DISPATCHES), dispatch_rows(jobs, now, leased_until=now + self._lease))
         return jobs
