@@ -32,6 +32,8 @@ class RouteResult:
     duplicate: bool = False
     held: bool = False
     """No wait took the event, and it is kept for the lookback window (see early_events)."""
+    refused: bool = False
+    """The fire's ``claim`` declined it inside the transaction: nothing was written."""
 
     @property
     def delivered_to(self) -> int:

@@ -99,6 +99,8 @@ class Intake:
     event_name: str | None = None
     exclusive: bool = False
     """A fire: when a wait was resumed, the start is dropped."""
+    claim: Callable[[Connection], bool] | None = None
+    """Runs in the writer's transaction before this event's rows; ``False`` refuses it."""
     future: asyncio.Future[RouteResult] = field(default=None)  # type: ignore[assignment]
 
 
@@ -213,6 +215,11 @@ class OutboxWriter:
         for intake in batch:
             if intake.dedup_key is not None and intake.event_id not in fresh:
                 results.append(RouteResult(intake.event_id, duplicate=True))
+                continue
+            if intake.claim is not None and not intake.claim(conn):
+                results.append(RouteResult(intake.event_id, refused=True))
+                if intake.dedup_key is not None:
+                    unmatched.append((intake.subtype, intake.dedup_key))
                 continue
             try:
                 resumes = self._resumes(conn, intake, now) if intake.correlation_keys else []

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
 
 from highway_triggers.core.event import Event, RouteResult
 from highway_triggers.core.index import TriggerIndex
@@ -66,6 +69,7 @@ class EventRouter:
         *,
         idempotency_key: str | None = None,
         correlation_key: str | None = None,
+        claim: Callable[[Connection], bool] | None = None,
     ) -> RouteResult:
         """A trigger's own occurrence: resume the wait it correlates with, else start."""
         began = perf_counter()
@@ -78,6 +82,7 @@ class EventRouter:
             tenant_id=trigger.tenant_id,
             correlation_keys=(correlation_key,) if correlation_key else (),
             exclusive=True,
+            claim=claim,
         )
         result = await self._writer.submit(intake)
         self._metrics.routed(trigger.subtype, perf_counter() - began, result)

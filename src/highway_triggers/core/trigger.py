@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import Connection
 
 from highway_triggers.core.event import Event, RouteResult
 
@@ -77,14 +79,22 @@ class BaseTrigger:
         *,
         idempotency_key: str | None = None,
         correlation_key: str | None = None,
+        claim: Callable[[Connection], bool] | None = None,
     ) -> RouteResult:
         """Report an occurrence this trigger observed itself.
 
         A wait matched by ``correlation_key`` is resumed; otherwise the run is started
-        (or resumed, per ``on_fire``) through the dispatch outbox.
+        (or resumed, per ``on_fire``) through the dispatch outbox. ``claim`` runs in the
+        same transaction first (e.g. insert a unique slot row with ``ON CONFLICT DO
+        NOTHING``); when it returns ``False`` nothing is written and the result is
+        ``refused``. It must not raise for an expected refusal: that fails the batch.
         """
         return await self.gateway.router.fire(
-            self, data, idempotency_key=idempotency_key, correlation_key=correlation_key
+            self,
+            data,
+            idempotency_key=idempotency_key,
+            correlation_key=correlation_key,
+            claim=claim,
         )
 
     def __repr__(self) -> str:
