@@ -8,6 +8,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["highway_triggers.fixtures"]
+
 _skipped: list[str] = []
 
 

@@ -1,4 +1,10 @@
-"""Fixtures: every database test runs on SQLite and on PostgreSQL."""
+"""pytest fixtures for the gateway's tests and for plugin authors' tests.
+
+Load them with ``pytest_plugins = ["highway_triggers.fixtures"]`` in a root
+``conftest.py``. Every test using ``database_url`` (or ``settings``, ``gateway``,
+``engine_gateway``) runs on SQLite and on PostgreSQL; without a PostgreSQL server the
+PostgreSQL runs skip, except when ``CI`` is set, where they fail.
+"""
 
 import os
 import tempfile
