@@ -200,3 +200,61 @@ def test_tenant_jwt_runs_its_own_templates_only(engine_gateway: EngineGateway) -
     )
     (start,) = wait_until(engine.starts)
     assert start.body["trigger_data"] == {"x": 1} and start.body["tenant_id"] == "acme"
+
+
+def test_event_trigger_may_start_a_template(engine_gateway: EngineGateway) -> None:
+    gateway, engine = engine_gateway
+    client = gateway.client()
+    create(gateway, input_schema=None)
+    trigger = {"type": "EVENT", "config": {"event_type": "user_created"}, "template": "onboarding"}
+    created = client.post("/api/v1/triggers", json=trigger)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["template"] == "onboarding" and body["workflow_id"] == "wf-onboarding"
+    assert body["tenant_id"] == "acme"  # the template's tenant
+
+    token = tenant_token(gateway, "acme")
+    event = {"event_name": "user_created", "payload": {"user": "ada"}}
+    answer = gateway.client(token).post("/api/v1/events/acme", json=event)
+    assert answer.status_code == 202 and answer.json()["delivered_to"] == 1, answer.text
+    (start,) = wait_until(engine.starts)
+    assert start.path == "/v2/workflows/wf-onboarding/execute"
+    assert start.body["trigger_type"] == "EVENT" and start.body["tenant_id"] == "acme"
+
+    change = {"config": trigger["config"], "workflow_id": "wf-other"}
+    moved = client.put(f"/api/v1/triggers/{body['trigger_id']}", json=change)
+    assert moved.status_code == 200 and moved.json()["template"] is None, moved.text
+
+
+def test_trigger_target_must_exist_and_be_one(gateway: RunningGateway) -> None:
+    client = gateway.client()
+    create(gateway, input_schema=None)
+    event = {"type": "EVENT", "config": {"event_type": "user_created"}}
+    missing = client.post("/api/v1/triggers", json={**event, "template": "nope"})
+    assert error(missing, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "template"
+    other_tenant = client.post(
+        "/api/v1/triggers", json={**event, "template": "onboarding", "tenant_id": "globex"}
+    )
+    assert error(other_tenant, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "template"
+    both = client.post(
+        "/api/v1/triggers", json={**event, "template": "onboarding", "workflow_id": "wf"}
+    )
+    assert error(both, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "workflow_id"
+    neither = client.post("/api/v1/triggers", json=event)
+    assert error(neither, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "workflow_id"
+
+
+def test_template_runs_share_the_tenant_rate_limit(gateway: RunningGateway) -> None:
+    create(gateway, input_schema=None)
+    tenant = gateway.client().post(
+        "/api/v1/tenants", json={"tenant_id": "acme", "rate_limit_per_second": 1, "burst": 2}
+    )
+    assert tenant.status_code == 201, tenant.text
+    claims = {"tenant_id": "acme", "exp": int(time.time()) + 600}
+    token = jwt.encode(claims, tenant.json()["jwt_secret"], algorithm="HS256")
+    answers = [
+        gateway.client(token).post("/api/v1/templates/onboarding/run", json={"input": {}})
+        for _ in range(3)
+    ]
+    assert [a.status_code for a in answers] == [202, 202, 429]
+    assert int(answers[2].headers["retry-after"]) >= 1

@@ -73,7 +73,8 @@ async def delete_template(request: Request) -> Response:
 async def run_template(request: Request) -> Response:
     """Start the template's workflow with ``{"input": {...}}`` (or ``{"data": {...}}``).
 
-    Admin token or the tenant's JWT (which reaches that tenant's templates only). The
+    Admin token or the tenant's JWT (which reaches that tenant's templates only, within
+    the tenant's event rate limit: 429 with ``Retry-After``). The
     input is checked against ``input_schema``: 400 ``INVALID_INPUT`` lists every
     violation in ``errors`` (``path``, ``message``). The start goes through the
     dispatch outbox; an ``Idempotency-Key`` header makes a repeated request harmless.
@@ -85,6 +86,7 @@ async def run_template(request: Request) -> Response:
     claimed = None
     if not await gateway.auth.is_admin(token):
         claimed = (await gateway.auth.verify_tenant_token(token))["tenant_id"]
+        gateway.event_limits.check(claimed, *await gateway.auth.tenant_limits(claimed))
     body = await read_object(request)
     asked = _tenant(request) or body.get("tenant_id")
     if claimed is not None and asked is not None and asked != claimed:

@@ -23,7 +23,7 @@ async def list_triggers(request: Request) -> Response:
 
 @admin
 async def create_trigger(request: Request) -> Response:
-    """Create a stand-alone trigger: ``{"type", "config", "workflow_id", "tenant_id"?}``."""
+    """Create a stand-alone trigger: ``{"type", "config", "workflow_id" or "template", "tenant_id"?}``."""
     gateway = gateway_of(request)
     body = await read_object(request)
     trigger = await asyncio.to_thread(gateway.deployments.create_trigger, body)

@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from highway_triggers.core.changes import bump_revision
-from highway_triggers.core.errors import ConfigError
+from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.templates import TemplateService, workflow_id_of
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
@@ -29,6 +30,14 @@ DEPLOYED, UNDEPLOYED, DEPLOYING, FAILED = "DEPLOYED", "UNDEPLOYED", "DEPLOYING",
 
 
 @dataclass(frozen=True, slots=True)
+class Target:
+    """What a trigger starts: a workflow, or a template's workflow (resolved when saved)."""
+
+    workflow_id: str
+    template: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ValidTrigger:
     """A trigger spec whose config passed its type's ``Config``."""
 
@@ -36,11 +45,18 @@ class ValidTrigger:
     config: BaseModel
     index_key: str | None
 
-    def row(self, workflow_id: str, tenant_id: str | None, origin: str, revision: int) -> dict[str, Any]:
+    def row(
+        self,
+        target: Target,
+        tenant_id: str | None,
+        origin: str,
+        revision: int,
+    ) -> dict[str, Any]:
         now = utcnow()
         return {
             "id": uuid.uuid4().hex,
-            "workflow_id": workflow_id,
+            "workflow_id": target.workflow_id,
+            "template": target.template,
             "tenant_id": tenant_id,
             "trigger_subtype": self.subtype,
             "trigger_config": self.config.model_dump(mode="json"),
@@ -116,6 +132,7 @@ class DeploymentService:
     def __init__(self, db: Database, types: dict[str, type[BaseTrigger]]) -> None:
         self._db = db
         self._types = types
+        self._templates = TemplateService(db)
 
     def deploy(self, workflow_id: str, body: Any) -> dict[str, Any]:
         """Replace the workflow's deployed triggers atomically; ConfigError if any is invalid."""
@@ -131,7 +148,7 @@ class DeploymentService:
         with self._db.engine.begin() as conn:
             revision = bump_revision(conn)
             self._retire(conn, workflow_id, revision)
-            rows = [v.row(workflow_id, tenant_id, "deployment", revision) for v in valid]
+            rows = [v.row(Target(workflow_id), tenant_id, "deployment", revision) for v in valid]
             if rows:
                 conn.execute(insert(TRIGGERS), rows)
             self._record(conn, workflow_id, "deploy", DEPLOYED, {"trigger_ids": [r["id"] for r in rows]})
@@ -183,9 +200,10 @@ class DeploymentService:
     # stand-alone triggers -------------------------------------------------------------
 
     def create_trigger(self, body: Any) -> dict[str, Any]:
-        workflow_id, tenant_id, valid = self._standalone(body)
+        """A trigger of its own: ``{"type", "config", "workflow_id" or "template", "tenant_id"?}``."""
+        target, tenant_id, valid = self._standalone(body)
         with self._db.engine.begin() as conn:
-            row = valid.row(workflow_id, tenant_id, "api", bump_revision(conn))
+            row = valid.row(target, tenant_id, "api", bump_revision(conn))
             conn.execute(insert(TRIGGERS), [row])
         return self.get_trigger(row["id"])  # type: ignore[return-value]
 
@@ -193,11 +211,14 @@ class DeploymentService:
         current = self.get_trigger(trigger_id)
         if current is None:
             return None
-        merged = {"workflow_id": current["workflow_id"], "tenant_id": current["tenant_id"], "type": current["type"], **body}
-        workflow_id, tenant_id, valid = self._standalone(merged)
+        target = {} if "workflow_id" in body or "template" in body else (
+            {"template": current["template"]} if current["template"] else {"workflow_id": current["workflow_id"]}
+        )
+        merged = {"tenant_id": current["tenant_id"], "type": current["type"], **target, **body}
+        new_target, tenant_id, valid = self._standalone(merged)
         with self._db.engine.begin() as conn:
             revision = bump_revision(conn)
-            values = valid.row(workflow_id, tenant_id, current["origin"], revision)
+            values = valid.row(new_target, tenant_id, current["origin"], revision)
             del values["id"], values["created_at"]
             conn.execute(update(TRIGGERS).where(TRIGGERS.c.id == trigger_id).values(**values))
         return self.get_trigger(trigger_id)
@@ -234,14 +255,28 @@ class DeploymentService:
             raise ConfigError(errors)
         return valid
 
-    def _standalone(self, body: Any) -> tuple[str, str | None, ValidTrigger]:
+    def _standalone(self, body: Any) -> tuple[Target, str | None, ValidTrigger]:
         if not isinstance(body, dict):
             raise ConfigError([{"field": "body", "message": "must be a JSON object"}])
-        workflow_id = body.get("workflow_id")
-        if not isinstance(workflow_id, str) or not workflow_id:
-            raise ConfigError([{"field": "workflow_id", "message": "a target workflow_id is required"}])
         valid = validate_trigger(self._types, body.get("type"), body.get("config", {}), "trigger")
-        return workflow_id, body.get("tenant_id"), valid
+        workflow_id, template, tenant_id = body.get("workflow_id"), body.get("template"), body.get("tenant_id")
+        if (workflow_id is None) == (template is None):
+            raise ConfigError([{"field": "workflow_id", "message": "give a target workflow_id or a template, not both"}])
+        if template is None:
+            if not isinstance(workflow_id, str) or not workflow_id:
+                raise ConfigError([{"field": "workflow_id", "message": "must be a non-empty string"}])
+            return Target(workflow_id), tenant_id, valid
+        found = self._template(template, tenant_id)
+        return Target(workflow_id_of(found), found["name"]), found["tenant_id"], valid
+
+    def _template(self, name: Any, tenant_id: Any) -> dict[str, Any]:
+        """The template a trigger targets; a missing one is a 422 naming ``template``."""
+        if not isinstance(name, str) or not name:
+            raise ConfigError([{"field": "template", "message": "must be a template's name"}])
+        try:
+            return self._templates.get(name, tenant_id)
+        except HTTPError as exc:
+            raise ConfigError([{"field": "template", "message": exc.message}]) from None
 
     def _set_status(self, workflow_id: str, tenant_id: str | None, status: str, spec: Any) -> None:
         """Create the deployment row or set its status (safe against concurrent first deploys)."""
@@ -293,6 +328,7 @@ def _trigger_view(row: RowMapping) -> dict[str, Any]:
     return {
         "trigger_id": row["id"],
         "workflow_id": row["workflow_id"],
+        "template": row["template"],
         "tenant_id": row["tenant_id"],
         "type": row["trigger_subtype"],
         "config": row["trigger_config"],

@@ -58,6 +58,8 @@ class TriggerRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True)
     workflow_id: str = Field(index=True)
+    template: str | None = None
+    """The template whose workflow a stand-alone trigger starts (resolved when saved)."""
     tenant_id: str | None = Field(default=None, index=True)
     trigger_subtype: str
     trigger_config: dict[str, Any] = _json()
