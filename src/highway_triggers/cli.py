@@ -74,6 +74,7 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
         "log_level": settings.log_level.lower(),
         "access_log": False,
         "log_config": None,  # uvicorn logs through configure_logging (JSON, redaction)
+        "proxy_headers": False,  # X-Forwarded-For is trusted per HIGHWAY_TRUSTED_PROXIES only
     }
     if workers > 1 and settings.is_sqlite:
         raise click.ClickException("SQLite serves one worker; use PostgreSQL for several")
@@ -133,6 +134,7 @@ def deploy(ctx: _Context, file: Path, workflow_id: str | None) -> None:
     Running gateways pick the change up within a second.
     """
     from highway_triggers.core.deployment import DeploymentService
+    from highway_triggers.core.predeploy import prepare_deploy
 
     content = file.read_text()
     try:
@@ -149,11 +151,15 @@ def deploy(ctx: _Context, file: Path, workflow_id: str | None) -> None:
     if not workflow_id:
         raise click.ClickException("give --workflow-id or a workflow_id in the file")
     loaded = ctx.plugins()
-    service = DeploymentService(ctx.database(loaded), loaded.trigger_types)
+    database = ctx.database(loaded)
+    service = DeploymentService(database, loaded.trigger_types)
     try:
+        spec = prepare_deploy(database, ctx.cipher(), loaded.trigger_types, str(workflow_id), spec)
         _echo_json(service.deploy(str(workflow_id), spec))
     except ConfigError as exc:
         raise click.ClickException(f"invalid triggers: {exc}") from None
+    except HTTPError as exc:
+        raise click.ClickException(exc.message) from None
 
 
 @main.command()

@@ -36,6 +36,22 @@ def need_postgres() -> None:
         pytest.skip(message)
 
 
+@pytest.fixture(scope="session")
+def shared_fixtures(request: pytest.FixtureRequest) -> Path:
+    """The shared webhook and event fixtures: ``HIGHWAY_SHARED_FIXTURES``, or ``shared/fixtures``
+    next to the repository. Without them a test skips, except in CI, where it fails."""
+    folder = Path(
+        os.environ.get("HIGHWAY_SHARED_FIXTURES")
+        or request.config.rootpath.parent / "shared" / "fixtures"
+    )
+    if not (folder / "index.json").is_file():
+        message = f"no shared fixtures at {folder} (set HIGHWAY_SHARED_FIXTURES)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return folder
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     need_postgres()

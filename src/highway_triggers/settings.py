@@ -2,8 +2,10 @@
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from highway_triggers.core.ipfilter import Networks
 
 
 class Settings(BaseSettings):
@@ -33,6 +35,10 @@ class Settings(BaseSettings):
     trace_plugins: bool = False
 
     max_body_bytes: int = 1024 * 1024
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated CIDRs of proxies whose X-Forwarded-For names the client.",
+    )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -60,6 +66,12 @@ class Settings(BaseSettings):
     """An event no wait took is kept this long; a wait registered meanwhile gets it."""
     reconcile_interval_seconds: float = 1.0
     delivery_retention_hours: float = 72.0
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        Networks.from_csv(value)  # a ValueError names the bad entry
+        return value
 
     @model_validator(mode="after")
     def _lease_outlasts_engine_calls(self) -> "Settings":

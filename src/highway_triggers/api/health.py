@@ -21,7 +21,7 @@ async def health(request: Request) -> Response:
 
 @admin
 async def health_detailed(request: Request) -> Response:
-    """Database, plugins loaded and failed, triggers by type, dispatch backlog."""
+    """Database, plugins loaded and failed, triggers by type, dispatch backlog, plugins' own state."""
     gateway = gateway_of(request)
     try:
         backlog = await asyncio.to_thread(dispatch_counts, gateway.db)
@@ -45,6 +45,7 @@ async def health_detailed(request: Request) -> Response:
             "errors": dict(list(gateway.manager.errors.items())[:100]),
         },
         "dispatches": backlog,
+        "plugins_health": dict(plugins.call_each("highway_health", gateway=gateway)),
     }
     return JSONResponse(body, status_code=200 if database["status"] == "ok" else 503)
 

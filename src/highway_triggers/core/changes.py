@@ -41,10 +41,10 @@ def read_revision(conn: Connection, key: str = INDEX_REVISION) -> int:
     return int(conn.execute(select(STATE.c.value).where(STATE.c.key == key)).scalar() or 0)
 
 
-def announce(conn: Connection, what: str) -> None:
+def announce(conn: Connection, what: str, channel: str = CHANNEL) -> None:
     """Notify the other replicas when this transaction commits (PostgreSQL only)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_notify(:channel, :what)"), {"channel": CHANNEL, "what": what})
+        conn.execute(text("SELECT pg_notify(:channel, :what)"), {"channel": channel, "what": what})
 
 
 class ChangeFeed:
@@ -89,19 +89,26 @@ class ChangeFeed:
                 log.exception("applying changes from other replicas failed; will retry")
 
     async def _listen(self) -> None:
-        import psycopg
+        await listen(self._db, CHANNEL, lambda _: self._kick.set(), self._interval)
 
-        conninfo = self._db.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False
-        )
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    async for _ in conn.notifies():
-                        self._kick.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("LISTEN connection lost (%s); polling covers the gap", exc)
-                await asyncio.sleep(self._interval)
+
+async def listen(db: Database, channel: str, on_notify: Callable[[str], None], retry_seconds: float) -> None:
+    """Call ``on_notify(payload)`` for each ``NOTIFY`` on ``channel`` until cancelled.
+
+    A lost connection is reopened after ``retry_seconds``; what was announced meanwhile
+    is missed, so every listener also polls.
+    """
+    import psycopg
+
+    conninfo = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(f"LISTEN {channel}")
+                async for notification in conn.notifies():
+                    on_notify(notification.payload)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("LISTEN %s connection lost (%s); polling covers the gap", channel, exc)
+            await asyncio.sleep(retry_seconds)

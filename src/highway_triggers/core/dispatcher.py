@@ -64,7 +64,10 @@ class Dispatcher:
         self._settings = settings
         self._metrics = metrics
         self._wakeup = asyncio.Event()
-        self._work = asyncio.Event()
+        self._idle: deque[asyncio.Future[None]] = deque()
+        """One future per worker waiting for work; a worker is woken by resolving its own."""
+        self._waking = False
+        """A worker was woken and has not run yet: no need to wake another."""
         self._backlog: deque[DispatchJob] = deque()
         self._chains: dict[str, deque[DispatchJob]] = {}
         """Per wait with a resume in flight: the later resumes of that wait, in order."""
@@ -78,7 +81,7 @@ class Dispatcher:
         """Deliver these freshly committed jobs (they are leased to this replica)."""
         if not self._stopping:
             self._backlog.extend(jobs)
-            self._work.set()
+            self._wake_one()
 
     def wake(self) -> None:
         """Look for due rows in the table now rather than at the next poll."""
@@ -97,12 +100,24 @@ class Dispatcher:
         """Finish the deliveries under way and hand their outcomes to the writer."""
         self._stopping = True
         self._backlog.clear()  # still leased; delivered after the lease or restart
-        self._work.set()
+        while self._idle:
+            self._idle.popleft().set_result(None)
         self._wakeup.set()
         await asyncio.gather(*self._workers)
         if self._task is not None:
             await self._task
         self._flush()
+
+    def _wake_one(self) -> None:
+        """Wake one idle worker for the backlog, unless one is already on its way.
+
+        Each worker that takes a job wakes the next while jobs remain, so concurrency
+        grows as deliveries wait on the network; an in-process engine's deliveries never
+        wait, and one worker drains the backlog while the rest sleep.
+        """
+        if self._backlog and self._idle and not self._waking:
+            self._waking = True
+            self._idle.popleft().set_result(None)
 
     async def _deliver_backlog(self) -> None:
         """One of ``dispatch_concurrency`` workers: deliver jobs until the backlog is empty.
@@ -115,6 +130,7 @@ class Dispatcher:
         while not self._stopping:
             while self._backlog:
                 job = self._backlog.popleft()
+                self._wake_one()
                 if job.wait_id is None:
                     await self._deliver_and_record(job)
                 elif (chain := self._chains.get(job.wait_id)) is not None:
@@ -125,8 +141,10 @@ class Dispatcher:
                 self._flush()
             if self._stopping:
                 return
-            self._work.clear()
-            await self._work.wait()
+            idle = asyncio.get_running_loop().create_future()
+            self._idle.append(idle)
+            await idle
+            self._waking = False
 
     async def _deliver_chain(self, job: DispatchJob, wait_id: str) -> None:
         """Deliver ``job``, then each resume of the same wait that arrived meanwhile."""

@@ -39,3 +39,8 @@ def highway_engines() -> dict[str, type]:  # type: ignore[empty-body]
 @hookspec
 def highway_migrations() -> Any:
     """The folder of this plugin's Alembic revisions (its own branch label)."""
+
+
+@hookspec
+def highway_health(gateway: Any) -> dict[str, Any]:  # type: ignore[empty-body]
+    """This plugin's state for ``/health/detailed``, shown under its name in ``plugins_health``."""

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.event import RouteResult
 
@@ -42,6 +43,36 @@ async def read_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HTTPError(400, "MALFORMED_BODY", "the body must be a JSON object")
     return body
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw body; 413 ``PAYLOAD_TOO_LARGE`` past ``max_bytes`` (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise payload_too_large(max_bytes)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise payload_too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def payload_too_large(max_bytes: int) -> HTTPError:
+    return HTTPError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {max_bytes} bytes")
+
+
+async def admin_or_tenant(request: Request) -> str | None:
+    """Who may act: ``None`` for an admin token, else the tenant of a valid tenant JWT."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise HTTPError(401, "UNAUTHORIZED", "an admin token or a tenant JWT is required")
+    auth = gateway_of(request).auth
+    if await auth.is_admin(token):
+        return None
+    tenant_id: str = (await auth.verify_tenant_token(token))["tenant_id"]
+    return tenant_id
 
 
 def admin(endpoint: Endpoint) -> Endpoint:
@@ -122,7 +153,7 @@ class BodyLimit:
             return
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                response = error_response(self._too_large())
+                response = error_response(payload_too_large(self.max_bytes))
                 await response(scope, receive, send)
                 return
         seen = 0
@@ -132,10 +163,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise self._too_large()
+                raise payload_too_large(self.max_bytes)
             return message
 
         await self.app(scope, limited, send)
-
-    def _too_large(self) -> HTTPError:
-        return HTTPError(413, "PAYLOAD_TOO_LARGE", f"the body exceeds {self.max_bytes} bytes")

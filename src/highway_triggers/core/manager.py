@@ -96,6 +96,7 @@ class TriggerManager:
                 tenant_id=row.tenant_id,
                 config=config,
                 gateway=self._gateway,
+                revision=row.revision,
             )
         except Exception as exc:
             self.errors[row.id] = f"invalid stored config: {exc}"

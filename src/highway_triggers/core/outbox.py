@@ -127,6 +127,9 @@ class OutboxWriter:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._conn: Connection | None = None
+        """The writer's own connection, kept between batches (a pool checkout per batch
+        costs as much as the batch's statements)."""
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="highway-outbox-writer")
@@ -137,6 +140,8 @@ class OutboxWriter:
         self._wakeup.set()
         if self._task is not None:
             await self._task
+        if self._conn is not None:
+            await self._db.write(self._conn.close)
 
     async def submit(self, intake: Intake) -> RouteResult:
         """Queue ``intake`` and wait until its rows are committed."""
@@ -183,8 +188,10 @@ class OutboxWriter:
     ) -> tuple[list[RouteResult | BaseException], list[DispatchJob]]:
         """One transaction for everything; if it fails, each part on its own."""
         try:
-            with self._db.engine.begin() as conn:
-                return self._write(conn, batch, outcomes)
+            if self._conn is None or self._conn.invalidated:
+                self._conn = self._db.engine.connect()
+            with self._conn.begin():
+                return self._write(self._conn, batch, outcomes)
         except Exception as exc:
             if len(batch) + bool(outcomes) <= 1:
                 log.warning("outbox write failed: %s", exc)

@@ -12,6 +12,8 @@ from pathlib import Path
 from nacl.secret import SecretBox
 
 log = logging.getLogger(__name__)
+SEALED = "sealed:"
+"""Prefix of a secret sealed inside stored JSON (a trigger's config, a signature object)."""
 
 
 class SecretCipher:
@@ -39,3 +41,11 @@ class SecretCipher:
 
     def decrypt(self, token: str) -> str:
         return self._box.decrypt(base64.urlsafe_b64decode(token.encode())).decode()
+
+    def seal(self, value: str) -> str:
+        """``value`` encrypted and marked as such; an already sealed value is kept."""
+        return value if value.startswith(SEALED) else SEALED + self.encrypt(value)
+
+    def unseal(self, value: str) -> str:
+        """The plaintext of a sealed value; a value that is not sealed is returned as is."""
+        return self.decrypt(value[len(SEALED) :]) if value.startswith(SEALED) else value

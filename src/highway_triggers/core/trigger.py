@@ -34,8 +34,11 @@ class BaseTrigger:
 
     subtype: ClassVar[str]
     Config: ClassVar[type[BaseModel]] = TriggerConfig
+    exclusive_index_key: ClassVar[bool] = False
+    """At most one active trigger of this type holds an index key (a webhook path): a
+    deploy that would add a second one is refused with 409 (``core/predeploy.py``)."""
 
-    __slots__ = ("id", "workflow_id", "tenant_id", "config", "gateway")
+    __slots__ = ("config", "gateway", "id", "revision", "tenant_id", "workflow_id")
 
     def __init__(
         self,
@@ -45,12 +48,23 @@ class BaseTrigger:
         tenant_id: str | None,
         config: BaseModel,
         gateway: Gateway,
+        revision: int = 0,
     ) -> None:
         self.id = id
         self.workflow_id = workflow_id
         self.tenant_id = tenant_id
         self.config = config
         self.gateway = gateway
+        self.revision = revision
+        """The ``trigger_index`` revision this instance was built from (a newer row replaces it)."""
+
+    @classmethod
+    def prepare_config(
+        cls, config: dict[str, Any], *, workflow_id: str, seal: Callable[[str], str]
+    ) -> dict[str, Any]:
+        """Rewrite a raw config before it is validated and stored: fill in what depends on
+        the workflow, seal secrets with ``seal``. Returns the config unchanged by default."""
+        return config
 
     @classmethod
     def index_key(cls, config: Any) -> str | None:
