@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +18,13 @@ from sqlalchemy import select
 
 from highway_triggers.core.auth import create_admin_key
 from highway_triggers.db.models import ApiKey, Tenant
-from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway, wait_until
+from highway_triggers.testing import (
+    ADMIN_TOKEN,
+    RunningGateway,
+    gateway_settings,
+    running_gateway,
+    wait_until,
+)
 
 API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
 TENANTS = Tenant.__table__  # type: ignore[attr-defined]
@@ -396,3 +404,21 @@ def test_dispatch_list_and_filters(gateway: RunningGateway) -> None:
     assert_error(client.post("/api/v1/dispatches/nope/retry"), 404, "DISPATCH_NOT_FOUND")
     delivered = client.get("/api/v1/dispatches").json()["dispatches"][0]["dispatch_id"]
     assert_error(client.post(f"/api/v1/dispatches/{delivered}/retry"), 409, "NOT_RETRYABLE")
+
+
+def test_client_leaving_mid_body_is_not_an_error(
+    gateway: RunningGateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    logging.getLogger("uvicorn.error").addHandler(caplog.handler)  # it does not propagate
+    host, port = gateway.url.removeprefix("http://").split(":")
+    for _ in range(3):
+        with socket.create_connection((host, int(port))) as raw:
+            raw.sendall(
+                b"POST /api/v1/triggers HTTP/1.1\r\nHost: x\r\n"
+                + f"Authorization: Bearer {ADMIN_TOKEN}\r\n".encode()
+                + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"type"
+            )
+    assert gateway.client().get("/health").status_code == 200
+    time.sleep(0.2)
+    logging.getLogger("uvicorn.error").removeHandler(caplog.handler)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 
 from highway_triggers.api import (
@@ -24,6 +25,7 @@ from highway_triggers.api import (
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.http import (
     BodyLimit,
+    handle_client_disconnect,
     handle_config_error,
     handle_http_error,
     handle_starlette_error,
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             HTTPError: handle_http_error,
             ConfigError: handle_config_error,
             HTTPException: handle_starlette_error,
+            ClientDisconnect: handle_client_disconnect,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

@@ -136,6 +136,11 @@ async def handle_starlette_error(request: Request, exc: Exception) -> Response:
     return error_response(HTTPError(exc.status_code, code, str(exc.detail), headers=headers))
 
 
+async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
+    """The client left while sending its body: nothing was done, nobody reads the answer."""
+    return error_response(HTTPError(400, "CLIENT_DISCONNECTED", "the client disconnected mid-request"))
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     return error_response(HTTPError(500, "INTERNAL_ERROR", "the gateway failed to handle this request"))
 
