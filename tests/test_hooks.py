@@ -60,6 +60,8 @@ def test_hook_resumes_the_run_waiting_on_its_token(engine_gateway: EngineGateway
     assert resume.body == {"resume_data": {"approved": True}, "interaction_id": wait["wait_id"]}
     assert resume.idempotency_key == f"resume:{wait['wait_id']}"
     assert wait_status(gateway, wait["wait_id"]) == "consumed"
+    (dispatch,) = gateway.client().get("/api/v1/dispatches").json()["dispatches"]
+    assert dispatch["tenant_id"] == "acme"  # the wait's tenant, though a hook names none
 
     refused(hook(gateway, "approval:doc-42", {"approved": False}), 404, "NO_WAITING_WORKFLOW")
     time.sleep(0.5)

@@ -324,6 +324,7 @@ class OutboxWriter:
         query = (
             select(
                 WAITS.c.id,
+                WAITS.c.tenant_id,
                 WAITS.c.workflow_run_id,
                 WAITS.c.workflow_id,
                 WAITS.c.multi_use,
@@ -360,15 +361,11 @@ class OutboxWriter:
                     continue
                 key = f"resume:{wait.id}"
             jobs.append(
-                _job(
-                    intake,
-                    kind="resume",
-                    mode="resume",
-                    workflow_id=wait.workflow_id,
-                    execution_id=wait.workflow_run_id,
-                    trigger_id=None,
-                    wait_id=wait.id,
-                    tenant_id=intake.tenant_id,
+                resume_job(
+                    wait,
+                    trigger_type=intake.subtype,
+                    event_id=intake.event_id,
+                    payload=intake.payload,
                     idempotency_key=key,
                 )
             )
@@ -434,8 +431,8 @@ def _validator(schema_json: str) -> Any:
 
 
 def _start_job(intake: Intake, trigger: BaseTrigger) -> DispatchJob:
-    return _job(
-        intake,
+    return DispatchJob(
+        id=new_id(),
         kind="start",
         mode=trigger.on_fire,
         workflow_id=trigger.workflow_id,
@@ -443,15 +440,8 @@ def _start_job(intake: Intake, trigger: BaseTrigger) -> DispatchJob:
         trigger_id=trigger.id,
         wait_id=None,
         tenant_id=trigger.tenant_id,
-        idempotency_key=f"start:{trigger.id}:{intake.dedup_key or intake.event_id}",
-    )
-
-
-def _job(intake: Intake, **values: Any) -> DispatchJob:
-    return DispatchJob(
-        id=new_id(),
         trigger_type=intake.subtype,
         event_id=intake.event_id,
         payload=intake.payload,
-        **values,
+        idempotency_key=f"start:{trigger.id}:{intake.dedup_key or intake.event_id}",
     )
