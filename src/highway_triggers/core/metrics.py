@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import Counter
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from highway_triggers.core.event import RouteResult
@@ -14,49 +16,35 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 class Metrics:
-    """Events routed per subtype, routing latency, dispatch outcomes, active triggers."""
+    """Events routed per subtype, routing latency, dispatch outcomes, active triggers.
+
+    The hot path only adds to plain counts (a prometheus_client child takes a lock per
+    update); they are turned into metric families when ``/metrics`` is scraped.
+    Plugins register their own metrics in ``registry``.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._events = Counter(
-            "highway_events_routed",
-            "Events routed, by trigger subtype and outcome.",
-            ["subtype", "outcome"],
-            registry=self.registry,
-        )
-        self._latency = Histogram(
-            "highway_routing_seconds",
-            "Time from routing an event to its dispatches being committed.",
-            ["subtype"],
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-        self._dispatches = Counter(
-            "highway_dispatches",
-            "Dispatches written, then each delivery outcome: delivered, failed, dead or skipped.",
-            ["status"],
-            registry=self.registry,
-        )
-        # labelled children, looked up once: ``labels()`` costs more than ``inc()``
-        self._routed: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
-        self._dispatched: dict[str, Counter] = {}
+        self._routed: Counter[tuple[str, str]] = Counter()
+        self._latency: dict[str, list[int]] = {}
+        """Per subtype: observations per bucket of ``LATENCY_BUCKETS``, then past the last."""
+        self._latency_sum: Counter[str] = Counter()
+        self._dispatched: Counter[str] = Counter()
+        self.registry.register(_CountsCollector(self))
 
     def routed(self, subtype: str, seconds: float, result: RouteResult) -> None:
         outcome = "duplicate" if result.duplicate else ("delivered" if result.delivered_to else "unmatched")
-        children = self._routed.get((subtype, outcome))
-        if children is None:
-            children = (self._events.labels(subtype, outcome), self._latency.labels(subtype))
-            self._routed[(subtype, outcome)] = children
-        children[0].inc()
-        children[1].observe(seconds)
+        self._routed[(subtype, outcome)] += 1
+        buckets = self._latency.get(subtype)
+        if buckets is None:
+            buckets = self._latency[subtype] = [0] * (len(LATENCY_BUCKETS) + 1)
+        buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        self._latency_sum[subtype] += seconds
         if result.dispatch_ids:
-            self.dispatched("written", len(result.dispatch_ids))
+            self._dispatched["written"] += len(result.dispatch_ids)
 
     def dispatched(self, status: str, count: int = 1) -> None:
-        child = self._dispatched.get(status)
-        if child is None:
-            child = self._dispatched[status] = self._dispatches.labels(status)
-        child.inc(count)
+        self._dispatched[status] += count
 
     def watch_gauges(self, name: str, doc: str, label: str, read: Callable[[], dict[str, int]]) -> None:
         """A gauge computed at scrape time, e.g. active triggers per subtype."""
@@ -72,3 +60,41 @@ class _GaugeCollector(Collector):
         for value_label, value in sorted(self._read().items()):
             family.add_metric([value_label], value)
         yield family
+
+
+class _CountsCollector(Collector):
+    """The hot-path counts of :class:`Metrics` as Prometheus families."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        m = self._metrics
+        routed = CounterMetricFamily(
+            "highway_events_routed",
+            "Events routed, by trigger subtype and outcome.",
+            labels=["subtype", "outcome"],
+        )
+        for (subtype, outcome), count in sorted(m._routed.items()):
+            routed.add_metric([subtype, outcome], count)
+        yield routed
+        latency = HistogramMetricFamily(
+            "highway_routing_seconds",
+            "Time from routing an event to its dispatches being committed.",
+            labels=["subtype"],
+        )
+        for subtype, counts in sorted(m._latency.items()):
+            cumulative, buckets = 0, []
+            for bound, count in zip((*map(str, LATENCY_BUCKETS), "+Inf"), counts, strict=True):
+                cumulative += count
+                buckets.append((bound, cumulative))
+            latency.add_metric([subtype], buckets, m._latency_sum[subtype])
+        yield latency
+        dispatches = CounterMetricFamily(
+            "highway_dispatches",
+            "Dispatches written, then each delivery outcome: delivered, failed, dead or skipped.",
+            labels=["status"],
+        )
+        for status, count in sorted(m._dispatched.items()):
+            dispatches.add_metric([status], count)
+        yield dispatches
