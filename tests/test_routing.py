@@ -615,3 +615,20 @@ def test_manual_idempotency_keys_are_per_workflow(gateway: RunningGateway) -> No
     accepted(manual(gateway, admin, "wf-1", {"data": {}}, key="k"), 1)
     accepted(manual(gateway, admin, "wf-2", {"data": {}}, key="k"), 1)
     assert sorted(d["workflow_id"] for d in dispatches(gateway)) == ["wf-1", "wf-2"]
+
+
+def test_system_event_raised_inside_the_gateway(gateway: RunningGateway) -> None:
+    """A plugin's own event (``approval_pending``, say) routes like an injected one."""
+    deploy_event(gateway, "wf-notify", "acme", "approval_pending", {"kind": "expense*"})
+    router = gateway.gateway.router
+    result = gateway.run(
+        router.emit("approval_pending", {"kind": "expense-42"}, tenant_id="acme", idempotency_key="a1")
+    )
+    assert result.started == 1 and not result.duplicate
+    again = gateway.run(
+        router.emit("approval_pending", {"kind": "expense-42"}, tenant_id="acme", idempotency_key="a1")
+    )
+    assert again.duplicate and again.delivered_to == 0
+    other = gateway.run(router.emit("approval_pending", {"kind": "expense-43"}, tenant_id="globex"))
+    assert other.delivered_to == 0  # EVENT triggers start for their own tenant only
+    assert [d["workflow_id"] for d in dispatches(gateway)] == ["wf-notify"]

@@ -84,6 +84,8 @@ class Gateway:
             self.manager.index.count_by_subtype,
         )
         self._housekeeping: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The event loop the gateway runs on (for plugins' threads), once started."""
 
     @property
     def hook(self) -> Any:
@@ -110,6 +112,7 @@ class Gateway:
             )
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.upgrade_schema_if_needed)
         await self.manager.sync()
         # Restored triggers live as long as the process: keep the collector from walking

@@ -15,10 +15,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
@@ -28,6 +28,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from highway_triggers.settings import Settings
+
+T = TypeVar("T")
 
 POSTGRES_URL = os.environ.get(
     "HIGHWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -238,6 +240,10 @@ class RunningGateway:
     @property
     def gateway(self) -> Any:
         return self.app.state.gateway
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on the gateway's event loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.gateway.loop).result(timeout=30)
 
     def client(self, token: str | None = ADMIN_TOKEN) -> httpx.Client:
         """An httpx client for this gateway (admin token by default), closed with it."""

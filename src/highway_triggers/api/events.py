@@ -10,10 +10,7 @@ from starlette.routing import Route
 
 from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.event import Event
 from highway_triggers.core.http import accepted, gateway_of, read_object
-
-EVENT = "EVENT"
 
 
 async def inject_event(request: Request) -> Response:
@@ -40,17 +37,12 @@ async def inject_event(request: Request) -> Response:
         raise HTTPError(400, "MALFORMED_BODY", "correlation_key: must be a string")
     if not isinstance(payload, dict):
         raise HTTPError(400, "MALFORMED_BODY", "payload: must be a JSON object")
-    key = request.headers.get("idempotency-key")
-    result = await gateway.router.route(
-        Event(
-            subtype=EVENT,
-            index_keys=(event_name,),
-            payload=payload,
-            tenant_id=tenant_id,
-            idempotency_key=f"{tenant_id}:{key}" if key else None,  # keys are per tenant
-            correlation_keys=(correlation_key,) if correlation_key else (),
-            meta={"event_name": event_name},
-        )
+    result = await gateway.router.emit(
+        event_name,
+        payload,
+        tenant_id=tenant_id,
+        correlation_key=correlation_key,
+        idempotency_key=request.headers.get("idempotency-key"),
     )
     if not result.duplicate and result.delivered_to == 0:
         message = f"no waiting run or EVENT trigger took {event_name!r}"

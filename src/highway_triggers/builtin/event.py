@@ -7,6 +7,7 @@ from pydantic import Field
 from highway_triggers.core.event import Event
 from highway_triggers.core.filters import matches_filter
 from highway_triggers.core.plugins import hookimpl
+from highway_triggers.core.router import EVENT_SUBTYPE
 from highway_triggers.core.trigger import BaseTrigger, TriggerConfig
 
 
@@ -18,7 +19,7 @@ class EventConfig(TriggerConfig):
 class EventTrigger(BaseTrigger):
     """Indexed by ``event_type``; ``filter_expression`` is checked against the payload."""
 
-    subtype = "EVENT"
+    subtype = EVENT_SUBTYPE
     Config = EventConfig
 
     @classmethod

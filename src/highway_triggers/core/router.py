@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from highway_triggers.core.metrics import Metrics
 
 log = logging.getLogger(__name__)
+EVENT_SUBTYPE = "EVENT"
+"""The subtype of named tenant events (``emit``) and of the triggers they start."""
 
 
 class EventRouter:
@@ -61,6 +63,34 @@ class EventRouter:
         result = await self._writer.submit(intake)
         self._metrics.routed(event.subtype, perf_counter() - began, result)
         return result
+
+    async def emit(
+        self,
+        event_name: str,
+        payload: dict[str, Any],
+        *,
+        tenant_id: str,
+        correlation_key: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> RouteResult:
+        """A named event of a tenant (``user_created``, ``workflow_completed``,
+        ``approval_pending`` …), injected over HTTP or raised inside the gateway.
+
+        Resumes the tenant's waits on ``(event_name, correlation_key)`` and starts its
+        ``EVENT`` triggers whose ``event_type`` is ``event_name`` and whose filter holds.
+        ``idempotency_key`` is scoped to the tenant.
+        """
+        return await self.route(
+            Event(
+                subtype=EVENT_SUBTYPE,
+                index_keys=(event_name,),
+                payload=payload,
+                tenant_id=tenant_id,
+                idempotency_key=f"{tenant_id}:{idempotency_key}" if idempotency_key else None,
+                correlation_keys=(correlation_key,) if correlation_key else (),
+                meta={"event_name": event_name},
+            )
+        )
 
     async def fire(
         self,
