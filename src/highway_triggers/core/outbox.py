@@ -20,11 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
-from sqlalchemy import Connection, Table, insert, or_, select, update
+from sqlalchemy import Connection, Table, insert
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import RouteResult
@@ -229,7 +229,7 @@ class OutboxWriter:
                     unmatched.append((intake.subtype, intake.dedup_key))
                 continue
             try:
-                resumes = self._resumes(conn, intake, now) if intake.correlation_keys else []
+                resumes = self._resumes(cursor, intake, stamp) if intake.correlation_keys else []
             except HTTPError as rejected:  # the payload fails a wait's schema: nothing happens
                 results.append(rejected)
                 if intake.dedup_key is not None:
@@ -318,46 +318,32 @@ class OutboxWriter:
                 fresh.add(event_id)
         return fresh
 
-    def _resumes(self, conn: Connection, intake: Intake, now: datetime) -> list[DispatchJob]:
+    def _resumes(self, cursor: Any, intake: Intake, stamp: Any) -> list[DispatchJob]:
         """Phase 0: claim the open waits this event's correlation keys name."""
-        keys = intake.correlation_keys
-        query = (
-            select(
-                WAITS.c.id,
-                WAITS.c.tenant_id,
-                WAITS.c.workflow_run_id,
-                WAITS.c.workflow_id,
-                WAITS.c.multi_use,
-                WAITS.c.payload_schema,
-                WAITS.c.created_at,
-            )
-            .where(WAITS.c.consumed_at.is_(None))
-            .where(or_(WAITS.c.expires_at.is_(None), WAITS.c.expires_at > now))
+        sql, keys = self.sql, intake.correlation_keys
+        columns = ("token",) if intake.tokens_only else ("correlation_key", "token")
+        by_tenant, by_event = intake.tenant_id is not None, intake.event_name is not None
+        params = (
+            stamp,
+            *((intake.tenant_id,) if by_tenant else ()),
+            *((intake.event_name,) if by_event else ()),
+            *keys,
         )
-        if intake.tenant_id is not None:
-            query = query.where(WAITS.c.tenant_id == intake.tenant_id)
-        if intake.event_name is not None:
-            query = query.where(WAITS.c.event_name == intake.event_name)
-        columns = (WAITS.c.token,) if intake.tokens_only else (WAITS.c.correlation_key, WAITS.c.token)
-        found: dict[str, Any] = {}
+        found: dict[str, OpenWait] = {}
         for column in columns:  # one indexed lookup per column: SQLite scans for an OR of them
-            for wait in conn.execute(query.where(column.in_(keys))).all():
-                found.setdefault(wait.id, wait)
+            statement = sql.open_waits(column, len(keys), by_tenant, by_event)
+            for row in cursor.execute(statement, params).fetchall():
+                found.setdefault(row[0], OpenWait(*row))
         waits = sorted(found.values(), key=lambda wait: wait.created_at)
         for wait in waits:  # every schema first: a rejected payload claims no wait at all
-            if wait.payload_schema is not None:
-                check_payload(wait.id, wait.payload_schema, intake.payload)
+            if (schema := sql.from_json(wait.payload_schema)) is not None:
+                check_payload(wait.id, schema, intake.payload)
         jobs = []
         for wait in waits:
             if wait.multi_use:
                 key = f"resume:{wait.id}:{intake.event_id}"
             else:
-                claimed = conn.execute(
-                    update(WAITS)
-                    .where(WAITS.c.id == wait.id, WAITS.c.consumed_at.is_(None))
-                    .values(consumed_at=now, closed_reason="consumed")
-                )
-                if claimed.rowcount != 1:
+                if cursor.execute(sql.consume_wait, (stamp, wait.id)).rowcount != 1:
                     continue
                 key = f"resume:{wait.id}"
             jobs.append(
@@ -370,6 +356,18 @@ class OutboxWriter:
                 )
             )
         return jobs
+
+
+class OpenWait(NamedTuple):
+    """A wait as phase 0 reads it."""
+
+    id: str
+    tenant_id: str | None
+    workflow_id: str | None
+    workflow_run_id: str
+    multi_use: bool
+    payload_schema: Any
+    created_at: Any
 
 
 def resume_job(

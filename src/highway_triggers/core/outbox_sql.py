@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 DISPATCH_COLUMNS = (
@@ -41,6 +42,27 @@ class OutboxSQL:
         )
         self.delivery_owner = f"SELECT event_id FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
         self.forget_delivery = f"DELETE FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
+        self.consume_wait = (
+            f"UPDATE waits SET consumed_at = {mark}, closed_reason = 'consumed' "
+            f"WHERE id = {mark} AND consumed_at IS NULL"
+        )
+
+    @lru_cache(maxsize=64)  # noqa: B019 - one instance per writer, a handful of shapes
+    def open_waits(self, column: str, keys: int, by_tenant: bool, by_event: bool) -> str:
+        """Phase 0: the open, unexpired waits whose ``column`` (correlation_key or token)
+        is one of ``keys`` values; parameters: now, [tenant_id], [event_name], keys."""
+        mark = "%s" if self.postgres else "?"
+        where = [
+            "consumed_at IS NULL",
+            f"(expires_at IS NULL OR expires_at > {mark})",
+            *([f"tenant_id = {mark}"] if by_tenant else []),
+            *([f"event_name = {mark}"] if by_event else []),
+            f"{column} IN ({', '.join([mark] * keys)})",
+        ]
+        return (
+            "SELECT id, tenant_id, workflow_id, workflow_run_id, multi_use, payload_schema,"
+            f" created_at FROM waits WHERE {' AND '.join(where)}"
+        )
 
     def timestamp(self, value: datetime | None) -> Any:
         """A UTC timestamp as the column stores it (naive text on SQLite)."""
@@ -51,3 +73,7 @@ class OutboxSQL:
     @staticmethod
     def json(value: Any) -> str:
         return _COMPACT_JSON.encode(value)
+
+    def from_json(self, value: Any) -> Any:
+        """A JSON column as read (PostgreSQL's driver has decoded it already)."""
+        return value if self.postgres or value is None else json.loads(value)
