@@ -134,7 +134,6 @@ def deploy(ctx: _Context, file: Path, workflow_id: str | None) -> None:
     Running gateways pick the change up within a second.
     """
     from highway_triggers.core.deployment import DeploymentService
-    from highway_triggers.core.predeploy import prepare_deploy
 
     content = file.read_text()
     try:
@@ -151,10 +150,8 @@ def deploy(ctx: _Context, file: Path, workflow_id: str | None) -> None:
     if not workflow_id:
         raise click.ClickException("give --workflow-id or a workflow_id in the file")
     loaded = ctx.plugins()
-    database = ctx.database(loaded)
-    service = DeploymentService(database, loaded.trigger_types)
+    service = DeploymentService(ctx.database(loaded), loaded.trigger_types, ctx.cipher())
     try:
-        spec = prepare_deploy(database, ctx.cipher(), loaded.trigger_types, str(workflow_id), spec)
         _echo_json(service.deploy(str(workflow_id), spec))
     except ConfigError as exc:
         raise click.ClickException(f"invalid triggers: {exc}") from None
@@ -172,7 +169,7 @@ def triggers(ctx: _Context, subtype: str | None, workflow_id: str | None, tenant
     from highway_triggers.core.deployment import DeploymentService
 
     loaded = ctx.plugins()
-    service = DeploymentService(ctx.database(loaded), loaded.trigger_types)
+    service = DeploymentService(ctx.database(loaded), loaded.trigger_types, ctx.cipher())
     for t in service.list_triggers(type=subtype, workflow_id=workflow_id, tenant_id=tenant_id):
         click.echo(f"{t['trigger_id']}  {t['type']:<16} {t['workflow_id']:<30} {t['index_key'] or '-'}")
 

@@ -70,7 +70,7 @@ class Gateway:
         self.router = EventRouter(self.manager.index, self.writer, self.metrics)
         self.waits = WaitService(self.db, settings.base_url)
         self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings)
-        self.deployments = DeploymentService(self.db, self.plugins.trigger_types)
+        self.deployments = DeploymentService(self.db, self.plugins.trigger_types, self.cipher)
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.auth = Authenticator(self.db, self.cipher, admin_token)
         self.tenants = TenantService(self.db, self.cipher)

@@ -8,7 +8,6 @@ from starlette.routing import Route
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
-from highway_triggers.core.predeploy import prepare_deploy
 
 
 @admin
@@ -17,8 +16,6 @@ async def deploy(request: Request) -> Response:
     gateway = gateway_of(request)
     workflow_id = request.path_params["workflow_id"]
     body = await read_object(request)
-    types = gateway.plugins.trigger_types
-    body = await asyncio.to_thread(prepare_deploy, gateway.db, gateway.cipher, types, workflow_id, body)
     await asyncio.to_thread(gateway.deployments.deploy, workflow_id, body)
     await gateway.manager.sync()
     failed = {t: gateway.manager.errors[t] for t in _trigger_ids(gateway, workflow_id) if t in gateway.manager.errors}

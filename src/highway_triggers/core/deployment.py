@@ -6,17 +6,20 @@ that every replica's TriggerManager applies it (see ``core/changes.py``).
 
 from __future__ import annotations
 
+import copy
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 
 from highway_triggers.core.changes import bump_revision
 from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.core.templates import TemplateService, workflow_id_of
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.db.columns import utcnow
@@ -67,6 +70,18 @@ class ValidTrigger:
             "created_at": now,
             "updated_at": now,
         }
+
+
+def _trigger_entries(body: Any) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """Each trigger of either body form (CONTRACT §3): the object, its type and config keys."""
+    if not isinstance(body, dict):
+        return
+    if isinstance(body.get("triggers"), list):
+        yield from ((item, "type", "config") for item in body["triggers"] if isinstance(item, dict))
+    elif isinstance(body.get("nodes"), list):
+        for node in body["nodes"]:
+            if isinstance(node, dict) and node.get("type") == "TRIGGER":
+                yield node, "subtype", "configurations"
 
 
 def trigger_specs(body: Any) -> list[tuple[str, Any]]:
@@ -129,35 +144,52 @@ def validate_trigger(
 class DeploymentService:
     """Deployments and stand-alone triggers, in the database (sync; call from a thread)."""
 
-    def __init__(self, db: Database, types: dict[str, type[BaseTrigger]]) -> None:
+    def __init__(
+        self, db: Database, types: dict[str, type[BaseTrigger]], cipher: SecretCipher
+    ) -> None:
         self._db = db
         self._types = types
+        self._cipher = cipher
         self._templates = TemplateService(db)
 
     def deploy(self, workflow_id: str, body: Any) -> dict[str, Any]:
-        """Replace the workflow's deployed triggers atomically; ConfigError if any is invalid."""
+        """Replace the workflow's deployed triggers atomically.
+
+        ConfigError if any trigger is invalid; 409 ``INDEX_KEY_IN_USE`` if one would take
+        an exclusive index key (a webhook path) another active trigger holds. Each config
+        is first prepared by its type (``BaseTrigger.prepare_config``: defaults from the
+        workflow, secrets sealed), so no plaintext secret is stored, not even in the spec.
+        """
+        body = self._prepared(workflow_id, body)
         tenant_id = body.get("tenant_id") if isinstance(body, dict) else None
         self._set_status(workflow_id, tenant_id, DEPLOYING, body)
         try:
             valid = self._validate_all(trigger_specs(body))
-        except ConfigError as exc:
             with self._db.engine.begin() as conn:
-                self._record(conn, workflow_id, "deploy", FAILED, {"errors": exc.errors})
+                self._deploy(conn, workflow_id, tenant_id, body, valid)
+        except (ConfigError, HTTPError) as exc:
+            errors = exc.errors if isinstance(exc, ConfigError) else [{"message": exc.message}]
+            with self._db.engine.begin() as conn:
+                self._record(conn, workflow_id, "deploy", FAILED, {"errors": errors})
                 conn.execute(update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=FAILED, updated_at=utcnow()))
             raise
-        with self._db.engine.begin() as conn:
-            revision = bump_revision(conn)
-            self._retire(conn, workflow_id, revision)
-            rows = [v.row(Target(workflow_id), tenant_id, "deployment", revision) for v in valid]
-            if rows:
-                conn.execute(insert(TRIGGERS), rows)
-            self._record(conn, workflow_id, "deploy", DEPLOYED, {"trigger_ids": [r["id"] for r in rows]})
-            conn.execute(
-                update(DEPLOYMENTS)
-                .where(DEPLOYMENTS.c.workflow_id == workflow_id)
-                .values(status=DEPLOYED, tenant_id=tenant_id, spec=body, updated_at=utcnow())
-            )
-        return self.status(workflow_id)
+        return self.status(workflow_id)  # type: ignore[return-value]
+
+    def _deploy(
+        self, conn: Connection, workflow_id: str, tenant_id: Any, body: Any, valid: list[ValidTrigger]
+    ) -> None:
+        revision = bump_revision(conn)  # its row lock orders concurrent deploys: the key check holds
+        self._retire(conn, workflow_id, revision)
+        self._refuse_taken_keys(conn, valid)
+        rows = [v.row(Target(workflow_id), tenant_id, "deployment", revision) for v in valid]
+        if rows:
+            conn.execute(insert(TRIGGERS), rows)
+        self._record(conn, workflow_id, "deploy", DEPLOYED, {"trigger_ids": [r["id"] for r in rows]})
+        conn.execute(
+            update(DEPLOYMENTS)
+            .where(DEPLOYMENTS.c.workflow_id == workflow_id)
+            .values(status=DEPLOYED, tenant_id=tenant_id, spec=body, updated_at=utcnow())
+        )
 
     def undeploy(self, workflow_id: str) -> dict[str, Any] | None:
         """Stop and remove the workflow's triggers; ``None`` if it was never deployed."""
@@ -203,7 +235,9 @@ class DeploymentService:
         """A trigger of its own: ``{"type", "config", "workflow_id" or "template", "tenant_id"?}``."""
         target, tenant_id, valid = self._standalone(body)
         with self._db.engine.begin() as conn:
-            row = valid.row(target, tenant_id, "api", bump_revision(conn))
+            revision = bump_revision(conn)
+            self._refuse_taken_keys(conn, [valid])
+            row = valid.row(target, tenant_id, "api", revision)
             conn.execute(insert(TRIGGERS), [row])
         return self.get_trigger(row["id"])  # type: ignore[return-value]
 
@@ -218,6 +252,7 @@ class DeploymentService:
         new_target, tenant_id, valid = self._standalone(merged)
         with self._db.engine.begin() as conn:
             revision = bump_revision(conn)
+            self._refuse_taken_keys(conn, [valid], but=trigger_id)
             values = valid.row(new_target, tenant_id, current["origin"], revision)
             del values["id"], values["created_at"]
             conn.execute(update(TRIGGERS).where(TRIGGERS.c.id == trigger_id).values(**values))
@@ -258,16 +293,66 @@ class DeploymentService:
     def _standalone(self, body: Any) -> tuple[Target, str | None, ValidTrigger]:
         if not isinstance(body, dict):
             raise ConfigError([{"field": "body", "message": "must be a JSON object"}])
-        valid = validate_trigger(self._types, body.get("type"), body.get("config", {}), "trigger")
         workflow_id, template, tenant_id = body.get("workflow_id"), body.get("template"), body.get("tenant_id")
         if (workflow_id is None) == (template is None):
             raise ConfigError([{"field": "workflow_id", "message": "give a target workflow_id or a template, not both"}])
         if template is None:
             if not isinstance(workflow_id, str) or not workflow_id:
                 raise ConfigError([{"field": "workflow_id", "message": "must be a non-empty string"}])
-            return Target(workflow_id), tenant_id, valid
-        found = self._template(template, tenant_id)
-        return Target(workflow_id_of(found), found["name"]), found["tenant_id"], valid
+            target = Target(workflow_id)
+        else:
+            found = self._template(template, tenant_id)
+            target, tenant_id = Target(workflow_id_of(found), found["name"]), found["tenant_id"]
+        subtype, config = body.get("type"), body.get("config", {})
+        config = self._prepare(subtype, config, target.workflow_id)
+        return target, tenant_id, validate_trigger(self._types, subtype, config, "trigger")
+
+    def _prepared(self, workflow_id: str, body: Any) -> Any:
+        """A copy of a deploy body with each trigger's config prepared by its type."""
+        body = copy.deepcopy(body)
+        for spec, type_field, config_field in _trigger_entries(body):
+            if config_field in spec or type_field in spec:
+                spec[config_field] = self._prepare(
+                    spec.get(type_field), spec.get(config_field, {}), workflow_id
+                )
+        return body
+
+    def _prepare(self, subtype: Any, config: Any, workflow_id: str) -> Any:
+        """``prepare_config`` of the type; what validation will refuse is left for it to name."""
+        cls = self._types.get(subtype) if isinstance(subtype, str) else None
+        if cls is None or not isinstance(config, dict):
+            return config
+        return cls.prepare_config(config, workflow_id=workflow_id, seal=self._cipher.seal)
+
+    def _refuse_taken_keys(
+        self, conn: Connection, valid: list[ValidTrigger], but: str | None = None
+    ) -> None:
+        """409 when an exclusive index key (``BaseTrigger.exclusive_index_key``) is given
+        twice, or is held by another active trigger (``but`` is the one being updated).
+
+        Run after ``bump_revision`` in the same transaction: its row lock makes deploys on
+        every replica take turns, so two cannot both take a free key.
+        """
+        keys = [
+            (v.subtype, v.index_key)
+            for v in valid
+            if v.index_key is not None and self._types[v.subtype].exclusive_index_key
+        ]
+        if not keys:
+            return
+        if len(set(keys)) < len(keys):
+            subtype, key = next(k for k in keys if keys.count(k) > 1)
+            raise _in_use(subtype, key, "is given to two triggers of this deploy")
+        query = select(TRIGGERS.c.trigger_subtype, TRIGGERS.c.index_key, TRIGGERS.c.workflow_id).where(
+            TRIGGERS.c.deployment_status == DEPLOYED,
+            or_(*(and_(TRIGGERS.c.trigger_subtype == s, TRIGGERS.c.index_key == k) for s, k in keys)),
+        )
+        if but is not None:
+            query = query.where(TRIGGERS.c.id != but)
+        holder = conn.execute(query.limit(1)).first()
+        if holder is not None:
+            holder_is = f"is held by an active trigger of workflow {holder.workflow_id!r}"
+            raise _in_use(holder.trigger_subtype, holder.index_key, holder_is)
 
     def _template(self, name: Any, tenant_id: Any) -> dict[str, Any]:
         """The template a trigger targets; a missing one is a 422 naming ``template``."""
@@ -337,3 +422,12 @@ def _trigger_view(row: RowMapping) -> dict[str, Any]:
         "origin": row["origin"],
         "created_at": row["created_at"].isoformat(),
     }
+
+
+def _in_use(subtype: str, key: str, why: str) -> HTTPError:
+    return HTTPError(
+        409,
+        "INDEX_KEY_IN_USE",
+        f"the {subtype} key {key!r} {why}; it must be unique among active triggers",
+        extra={"type": subtype, "index_key": key},
+    )

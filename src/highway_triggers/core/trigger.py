@@ -36,7 +36,7 @@ class BaseTrigger:
     Config: ClassVar[type[BaseModel]] = TriggerConfig
     exclusive_index_key: ClassVar[bool] = False
     """At most one active trigger of this type holds an index key (a webhook path): a
-    deploy that would add a second one is refused with 409 (``core/predeploy.py``)."""
+    deploy that would add a second one is refused with 409 (see ``DeploymentService``)."""
 
     __slots__ = ("config", "gateway", "id", "revision", "tenant_id", "workflow_id")
 

@@ -1,0 +1,160 @@
+"""The plugin's routes (CONTRACT §3): public webhooks, per-run webhook registrations and
+receivers, and the answers runs post for held requests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from highway_triggers import Event, RouteResult
+from highway_triggers.core.errors import HTTPError
+from highway_triggers.core.http import accepted, admin, read_object
+from highway_triggers.core.ipfilter import Networks
+from highway_triggers.db.columns import utcnow
+from highway_triggers_webhook.held import HeldRequests
+from highway_triggers_webhook.options import Answer, WebhookOptions
+from highway_triggers_webhook.registrations import RegistrationRequest, RegistrationStore
+from highway_triggers_webhook.trigger import METHODS, SUBTYPE, WebhookConfig, WebhookTrigger
+
+if TYPE_CHECKING:
+    from highway_triggers.gateway import Gateway
+
+RUN_SUBTYPE = "WEBHOOK_RUN"
+"""Events of per-run webhooks: they resume their run's wait and start nothing."""
+Deliver = Callable[[dict[str, Any]], Awaitable[RouteResult]]
+
+
+class WebhookApi:
+    """One gateway's webhook endpoints and the requests they hold open."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        settings = gateway.settings
+        self._gateway = gateway
+        self._trusted = Networks.from_csv(settings.trusted_proxies)
+        self.held = HeldRequests(gateway.db, settings.reconcile_interval_seconds)
+        self.registrations = RegistrationStore(
+            gateway.db,
+            gateway.waits,
+            gateway.cipher,
+            settings.base_url,
+            retention=timedelta(hours=settings.delivery_retention_hours),
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/api/v1/public/webhook/{path:path}", self.public_webhook, methods=list(METHODS)),
+            Route("/api/v1/webhook-registrations", admin(self.register), methods=["POST"]),
+            Route("/api/v1/webhooks/{webhook_id}", self.run_webhook, methods=["POST"]),
+            Route("/api/v1/webhook-responses/{request_id}", admin(self.respond), methods=["POST"]),
+        ]
+
+    async def public_webhook(self, request: Request) -> Response:
+        """Start the workflow of the WEBHOOK trigger deployed at this path.
+
+        The trigger's checks come first (405 with ``Allow``, 401 ``IP_NOT_ALLOWED``,
+        413, 401 ``INVALID_SIGNATURE`` / ``TIMESTAMP_OUT_OF_RANGE`` /
+        ``INVALID_CREDENTIALS``), then the captured request is routed; the answer is the
+        trigger's ``response``.
+        """
+        path = str(request.path_params["path"]).strip("/")
+        found = self._gateway.manager.index.candidates(SUBTYPE, (path,))
+        if not found:
+            raise HTTPError(404, "WEBHOOK_NOT_FOUND", f"no webhook is deployed at {path!r}")
+        trigger = cast(WebhookTrigger, found[0])
+        config = cast(WebhookConfig, trigger.config)
+        if request.method not in config.allowed_methods:
+            allow = ", ".join(config.allowed_methods)
+            raise HTTPError(
+                405, "METHOD_NOT_ALLOWED", f"this webhook takes {allow}", headers={"Allow": allow}
+            )
+        data = await trigger.guard.admit(request, self._trusted)
+        key = _dedup_key(request, config, path)
+
+        async def start(payload: dict[str, Any]) -> RouteResult:
+            return await trigger.fire(payload, idempotency_key=key)
+
+        return await self._deliver({**data, "webhook_path": path}, config, start)
+
+    async def register(self, request: Request) -> Response:
+        """Register a per-run webhook for a suspended run; ``{"webhook_id", "url", …}``.
+
+        201 for a new one; 200 with the first one for an ``idempotency_key`` seen before.
+        """
+        registration = RegistrationRequest.parse(await read_object(request))
+        view, created = await self._gateway.db.write(self.registrations.register, registration)
+        return JSONResponse(view, status_code=201 if created else 200)
+
+    async def run_webhook(self, request: Request) -> Response:
+        """Resume the run this per-run webhook was registered for, once its checks pass.
+
+        404 ``WEBHOOK_NOT_FOUND``; 410 ``WEBHOOK_EXPIRED`` or ``WEBHOOK_CONSUMED`` (a
+        single-use webhook that resumed its run already, or whose wait was cancelled).
+        """
+        webhook_id: str = request.path_params["webhook_id"]
+        registration = await self.registrations.find(webhook_id)
+        if registration is None:
+            raise HTTPError(404, "WEBHOOK_NOT_FOUND", f"no webhook {webhook_id!r}")
+        if registration.expires_at is not None and registration.expires_at <= utcnow():
+            raise HTTPError(410, "WEBHOOK_EXPIRED", f"webhook {webhook_id!r} has expired")
+        data = await registration.guard.admit(request, self._trusted)
+        key = _dedup_key(request, registration.options, webhook_id)
+
+        async def resume(payload: dict[str, Any]) -> RouteResult:
+            event = Event(
+                subtype=RUN_SUBTYPE,
+                index_keys=(),
+                payload=payload,
+                idempotency_key=key,
+                correlation_keys=(registration.token,),
+            )
+            result = await self._gateway.router.route(event, tokens_only=True)
+            if not result.duplicate and result.delivered_to == 0:
+                raise HTTPError(410, "WEBHOOK_CONSUMED", f"webhook {webhook_id!r} was used already")
+            return result
+
+        return await self._deliver({**data, "webhook_id": webhook_id}, registration.options, resume)
+
+    async def respond(self, request: Request) -> Response:
+        """Answer a held webhook request (``response: wait``): ``{"status", "headers", "body"}``.
+
+        404 ``REQUEST_NOT_FOUND``; 409 ``ALREADY_ANSWERED``; 410 ``REQUEST_NOT_HELD`` when
+        the request was answered 202 on timeout.
+        """
+        request_id: str = request.path_params["request_id"]
+        await self.held.answer(request_id, Answer.parse(await read_object(request)))
+        return JSONResponse({"status": "answered", "request_id": request_id})
+
+    async def _deliver(
+        self, data: dict[str, Any], options: WebhookOptions, deliver: Deliver
+    ) -> Response:
+        """Route the captured request (with a new ``request_id``) and answer it as configured."""
+        request_id = str(uuid.uuid4())
+        payload = {**data, "request_id": request_id}
+        if options.response != "wait":
+            result = await deliver(payload)
+            return (
+                options.response.to_response()
+                if isinstance(options.response, Answer)
+                else accepted(result)
+            )
+        await self.held.hold(request_id, options.response_timeout_seconds)
+        try:
+            result = await deliver(payload)
+            answer = None if result.duplicate else await self.held.answer_of(request_id)
+        finally:
+            self.held.release(request_id)
+        return accepted(result) if answer is None else answer.to_response()
+
+
+def _dedup_key(request: Request, options: WebhookOptions, scope: str) -> str | None:
+    """The delivery id from ``dedup_header``, scoped to one webhook."""
+    if options.dedup_header is None:
+        return None
+    value = request.headers.get(options.dedup_header)
+    return f"{scope}:{value}" if value else None

@@ -1,0 +1,142 @@
+"""Requests held open until their run answers (``response: wait``), on any replica.
+
+The replica holding a request writes a row for it before routing; the run's answer
+(``POST /api/v1/webhook-responses/{request_id}``) may reach any replica, which stores it
+in that row and announces it (``NOTIFY`` on PostgreSQL). The holder learns of it from
+the notification, or from its own poll of the rows it holds: a lost notification costs
+one poll interval, and SQLite needs none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from highway_triggers.core.changes import announce, listen
+from highway_triggers.core.errors import HTTPError
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.database import Database
+from highway_triggers_webhook.options import Answer
+from highway_triggers_webhook.tables import HELD
+
+log = logging.getLogger(__name__)
+CHANNEL = "highway_webhook_answers"
+KEEP_ANSWERED = timedelta(hours=1)
+
+
+class HeldRequests:
+    """Holds requests on this replica and records answers for any replica's requests."""
+
+    def __init__(self, db: Database, poll_seconds: float) -> None:
+        self._db = db
+        self._poll_seconds = poll_seconds
+        self._held: dict[str, tuple[asyncio.Future[Answer], float]] = {}
+        self._kick = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._watch(), name="highway-webhook-answers"))
+        if self._db.is_postgres:
+            kick = self._kick.set
+            listener = listen(self._db, CHANNEL, lambda _: kick(), self._poll_seconds)
+            self._tasks.append(asyncio.create_task(listener, name="highway-webhook-listen"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def hold(self, request_id: str, timeout: float) -> None:
+        """Start holding ``request_id`` for ``timeout`` seconds; :meth:`release` it after."""
+        self._held[request_id] = (
+            asyncio.get_running_loop().create_future(),
+            time.monotonic() + timeout,
+        )
+        await self._db.write(self._insert, request_id, timeout)
+
+    async def answer_of(self, request_id: str) -> Answer | None:
+        """The run's answer once it comes, or ``None`` when the hold times out."""
+        future, deadline = self._held[request_id]
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(asyncio.shield(future), deadline - time.monotonic())
+        answered = await self._db.call(self._answers, [request_id])  # one last look
+        return answered.get(request_id)
+
+    def release(self, request_id: str) -> None:
+        self._held.pop(request_id, None)
+
+    async def answer(self, request_id: str, answer: Answer) -> None:
+        """Record a run's answer; 404 unknown, 409 answered already, 410 no longer held."""
+        await self._db.write(self._record, request_id, answer)
+        self._kick.set()
+
+    async def _watch(self) -> None:
+        """Resolve held requests whose answer was recorded: on a kick, or every poll."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), self._poll_seconds)
+            self._kick.clear()
+            if not self._held:
+                continue
+            try:
+                answered = await self._db.call(self._answers, list(self._held))
+            except Exception:
+                log.exception("reading answers to held webhook requests failed; will retry")
+                continue
+            for request_id, answer in answered.items():
+                held = self._held.get(request_id)
+                if held is not None and not held[0].done():
+                    held[0].set_result(answer)
+
+    def _insert(self, request_id: str, timeout: float) -> None:
+        now = utcnow()
+        with self._db.engine.begin() as conn:
+            conn.execute(delete(HELD).where(HELD.c.expires_at < now - KEEP_ANSWERED))
+            conn.execute(
+                insert(HELD).values(
+                    request_id=request_id, expires_at=now + timedelta(seconds=timeout)
+                )
+            )
+
+    def _answers(self, request_ids: list[str]) -> dict[str, Answer]:
+        query = select(HELD.c.request_id, HELD.c.answer).where(
+            HELD.c.request_id.in_(request_ids), HELD.c.answered_at.is_not(None)
+        )
+        with self._db.engine.connect() as conn:
+            return {
+                row.request_id: Answer.model_validate(row.answer) for row in conn.execute(query)
+            }
+
+    def _record(self, request_id: str, answer: Answer) -> None:
+        now = utcnow()
+        with self._db.engine.begin() as conn:
+            recorded = conn.execute(
+                update(HELD)
+                .where(
+                    HELD.c.request_id == request_id,
+                    HELD.c.answered_at.is_(None),
+                    HELD.c.expires_at > now,
+                )
+                .values(answer=answer.model_dump(mode="json"), answered_at=now)
+            )
+            if recorded.rowcount == 1:
+                announce(conn, request_id, CHANNEL)
+                return
+            row: Any = conn.execute(
+                select(HELD.c.answered_at).where(HELD.c.request_id == request_id)
+            ).first()
+        if row is None:
+            raise HTTPError(404, "REQUEST_NOT_FOUND", f"no webhook request {request_id!r} is held")
+        if row.answered_at is not None:
+            raise HTTPError(
+                409, "ALREADY_ANSWERED", f"webhook request {request_id!r} was answered already"
+            )
+        raise HTTPError(
+            410, "REQUEST_NOT_HELD", f"webhook request {request_id!r} was answered 202 on timeout"
+        )

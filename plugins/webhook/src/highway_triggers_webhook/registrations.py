@@ -1,0 +1,221 @@
+"""Per-run webhooks: an engine registers one for a suspended run; a call resumes that run.
+
+Each registration is a core wait on a random token (never shown: whoever knows a token
+may resume its run through ``/api/v1/hooks``), so consumption is the router's atomic
+claim of the wait, and resumes go through the dispatch outbox exactly once and, for a
+multi-use webhook, in order. An unused webhook past ``expires_at`` resumes its run
+once with ``{"status": "timeout"}`` (the core's wait timeout). The signature object is
+stored with its secrets sealed, and later registrations may refer to it by id.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Self
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from sqlalchemy import Connection, delete, insert, select
+
+from highway_triggers.core.auth_objects import AUTH, Auth, NoAuth
+from highway_triggers.core.errors import HTTPError
+from highway_triggers.core.secrets import SecretCipher
+from highway_triggers.core.validation import RequestBody
+from highway_triggers.core.waits import WAITS, WaitRequest, WaitService
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.database import Database
+from highway_triggers_webhook.guard import Guard
+from highway_triggers_webhook.options import WebhookOptions
+from highway_triggers_webhook.tables import REGISTRATIONS, SIGNATURES
+
+EVENT_NAME = "webhook"
+CACHE_SIZE = 4096
+Text = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class RegistrationRequest(RequestBody, WebhookOptions):
+    """The body of ``POST /api/v1/webhook-registrations``."""
+
+    tenant_id: Text
+    workflow_run_id: Text
+    workflow_id: Text | None = None
+    signature: Auth | None = None
+    """How callers sign (CONTRACT §3 table); default ``none``. Or ``signature_id``."""
+    signature_id: Text | None = None
+    expires_at: Annotated[AwareDatetime | None, Field(strict=False)] = None
+    multi_use: bool = False
+    idempotency_key: Text | None = None
+
+    @model_validator(mode="after")
+    def _checked(self) -> Self:
+        if self.signature is not None and self.signature_id is not None:
+            raise ValueError("give signature or signature_id, not both")
+        if self.expires_at is not None and self.expires_at <= utcnow():
+            raise ValueError("expires_at must be in the future")
+        return self
+
+    def options(self) -> WebhookOptions:
+        return WebhookOptions.model_validate(
+            self.model_dump(include=set(WebhookOptions.model_fields))
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A per-run webhook as its receiver needs it."""
+
+    webhook_id: str
+    token: str
+    expires_at: datetime | None
+    options: WebhookOptions
+    guard: Guard
+
+
+class RegistrationStore:
+    """Registers per-run webhooks (sync: through ``Database.write``) and finds them for
+    their receiver."""
+
+    def __init__(
+        self,
+        db: Database,
+        waits: WaitService,
+        cipher: SecretCipher,
+        base_url: str,
+        retention: timedelta,
+    ) -> None:
+        self._db = db
+        self._waits = waits
+        self._cipher = cipher
+        self._base_url = base_url
+        self._retention = retention
+        self._cache: OrderedDict[str, Registration] = OrderedDict()
+
+    def register(self, request: RegistrationRequest) -> tuple[dict[str, Any], bool]:
+        """The new webhook and ``True``, or the one registered with the same idempotency key
+        and ``False``; 404 ``SIGNATURE_NOT_FOUND`` for a signature id the tenant lacks."""
+        now = utcnow()
+        webhook_id = secrets.token_urlsafe(24)
+        token = f"webhook:{secrets.token_urlsafe(32)}"
+        with self._db.engine.begin() as conn:
+            if request.idempotency_key and (first := self._by_key(conn, request)):
+                return first, False
+            if request.signature_id is None:
+                signature_id = self._store_signature(conn, request, now)
+            elif self._signature_exists(conn, request.signature_id, request.tenant_id):
+                signature_id = request.signature_id
+            else:
+                raise HTTPError(
+                    404,
+                    "SIGNATURE_NOT_FOUND",
+                    f"no signature {request.signature_id!r} of this tenant",
+                )
+            conn.execute(
+                delete(REGISTRATIONS).where(REGISTRATIONS.c.expires_at < now - self._retention)
+            )
+            conn.execute(
+                insert(REGISTRATIONS).values(
+                    id=webhook_id,
+                    tenant_id=request.tenant_id,
+                    workflow_run_id=request.workflow_run_id,
+                    token=token,
+                    signature_id=signature_id,
+                    options=request.options().model_dump(mode="json"),
+                    multi_use=request.multi_use,
+                    idempotency_key=request.idempotency_key,
+                    expires_at=request.expires_at,
+                    created_at=now,
+                )
+            )
+        timeout = (request.expires_at - now).total_seconds() if request.expires_at else None
+        wait, _ = self._waits.register(
+            WaitRequest(
+                tenant_id=request.tenant_id,
+                workflow_run_id=request.workflow_run_id,
+                workflow_id=request.workflow_id,
+                event_name=EVENT_NAME,
+                token=token,
+                timeout_seconds=timeout,
+                multi_use=request.multi_use,
+            )
+        )
+        return self._view(
+            webhook_id, signature_id, wait["wait_id"], request.expires_at, request.multi_use
+        ), True
+
+    async def find(self, webhook_id: str) -> Registration | None:
+        """The registration, or ``None``; kept in memory, as registrations never change."""
+        if (found := self._cache.get(webhook_id)) is None:
+            found = await self._db.call(self._load, webhook_id)
+            if found is not None:
+                self._cache[webhook_id] = found
+                if len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return found
+
+    def _load(self, webhook_id: str) -> Registration | None:
+        query = (
+            select(REGISTRATIONS, SIGNATURES.c.signature)
+            .join(SIGNATURES, SIGNATURES.c.id == REGISTRATIONS.c.signature_id)
+            .where(REGISTRATIONS.c.id == webhook_id)
+        )
+        with self._db.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        options = WebhookOptions.model_validate(row.options)
+        guard = Guard.build(options, AUTH.validate_python(row.signature), self._cipher.unseal)
+        return Registration(row.id, row.token, row.expires_at, options, guard)
+
+    def _store_signature(
+        self, conn: Connection, request: RegistrationRequest, now: datetime
+    ) -> str:
+        signature_id = f"sig_{secrets.token_urlsafe(12)}"
+        sealed = (request.signature or NoAuth()).sealed(self._cipher.seal)
+        conn.execute(
+            insert(SIGNATURES).values(
+                id=signature_id,
+                tenant_id=request.tenant_id,
+                signature=sealed.model_dump(mode="json"),
+                created_at=now,
+            )
+        )
+        return signature_id
+
+    @staticmethod
+    def _signature_exists(conn: Connection, signature_id: str, tenant_id: str) -> bool:
+        query = select(SIGNATURES.c.id).where(
+            SIGNATURES.c.id == signature_id, SIGNATURES.c.tenant_id == tenant_id
+        )
+        return conn.execute(query).first() is not None
+
+    def _by_key(self, conn: Connection, request: RegistrationRequest) -> dict[str, Any] | None:
+        row = conn.execute(
+            select(REGISTRATIONS, WAITS.c.id.label("wait_id"))
+            .join(WAITS, WAITS.c.token == REGISTRATIONS.c.token, isouter=True)
+            .where(
+                REGISTRATIONS.c.tenant_id == request.tenant_id,
+                REGISTRATIONS.c.idempotency_key == request.idempotency_key,
+            )
+        ).first()
+        if row is None:
+            return None
+        return self._view(row.id, row.signature_id, row.wait_id, row.expires_at, row.multi_use)
+
+    def _view(
+        self,
+        webhook_id: str,
+        signature_id: str,
+        wait_id: str | None,
+        expires_at: datetime | None,
+        multi_use: bool,
+    ) -> dict[str, Any]:
+        return {
+            "webhook_id": webhook_id,
+            "url": f"{self._base_url}/api/v1/webhooks/{webhook_id}",
+            "signature_id": signature_id,
+            "wait_id": wait_id,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+            "multi_use": multi_use,
+        }

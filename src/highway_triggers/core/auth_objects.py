@@ -1,0 +1,182 @@
+"""The contract's signature and auth objects (CONTRACT §3) as pydantic models.
+
+They are a ``WEBHOOK`` trigger's ``auth`` and a per-run webhook's ``signature``, and
+what other ingress plugins configure. Secret fields are stored sealed
+(:meth:`AuthObject.sealed`); :meth:`AuthObject.check` turns an object into the check a
+request must pass, given the cipher's ``unseal``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from highway_triggers.core import signatures
+from highway_triggers.core.secrets import SEALED
+from highway_triggers.core.signatures import Headers
+
+Check = Callable[[Headers, bytes, float], None]
+"""``check(headers, body, now)``: returns when the request is authentic, else raises 401."""
+Unseal = Callable[[str], str]
+Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class AuthObject(BaseModel):
+    """Base of the objects; ``secret_fields`` name what :meth:`sealed` encrypts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    def sealed(self, seal: Callable[[str], str]) -> Self:
+        """A copy whose secret fields are sealed (for storage)."""
+        update: dict[str, object] = {}
+        for name in self.secret_fields:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                update[name] = seal(value)
+            elif isinstance(value, list):
+                update[name] = [seal(item) for item in value]
+        return self.model_copy(update=update)
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        """The check for requests; ``tolerance`` bounds signed timestamps (seconds)."""
+        raise NotImplementedError
+
+
+class NoAuth(AuthObject):
+    type: Literal["none"] = "none"
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        return lambda headers, body, now: None
+
+
+class BearerAuth(AuthObject):
+    type: Literal["bearer"]
+    token: Secret
+    secret_fields = ("token",)
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        token = unseal(self.token).encode()
+        return lambda headers, body, now: signatures.verify_bearer(
+            headers.get("authorization"), token
+        )
+
+
+class BasicAuth(AuthObject):
+    type: Literal["basic"]
+    username: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^[^:]*$")]
+    password: Secret
+    secret_fields = ("password",)
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        username, password = self.username.encode(), unseal(self.password).encode()
+        return lambda headers, body, now: signatures.verify_basic(
+            headers.get("authorization"), username, password
+        )
+
+
+class HmacAuth(AuthObject):
+    """A header holding ``prefix`` + the hex or base64 HMAC of the raw body."""
+
+    type: Literal["hmac"]
+    secret: Secret
+    header: Annotated[str, Field(min_length=1, max_length=200)]
+    algorithm: Literal["sha256", "sha1"] = "sha256"
+    prefix: Annotated[str, Field(max_length=64)] = ""
+    encoding: Literal["hex", "base64"] = "hex"
+    secret_fields = ("secret",)
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        key = unseal(self.secret).encode()
+
+        def check(headers: Headers, body: bytes, now: float) -> None:
+            signatures.verify_hmac(
+                body,
+                headers.get(self.header),
+                key,
+                algorithm=self.algorithm,
+                prefix=self.prefix,
+                encoding=self.encoding,
+            )
+
+        return check
+
+
+class StandardWebhooksAuth(AuthObject):
+    """v1 (HMAC, ``whsec_`` secrets) and v1a (ed25519, ``whpk_`` public keys); the lists
+    hold more keys during a rotation, and any of them may have signed."""
+
+    type: Literal["standard-webhooks"]
+    secret: Secret | None = None
+    secrets: Annotated[list[Secret], Field(max_length=16)] = []
+    public_key: Secret | None = None
+    public_keys: Annotated[list[Secret], Field(max_length=16)] = []
+    secret_fields = ("secret", "secrets")
+
+    @field_validator("secret", "secrets")
+    @classmethod
+    def _secrets_well_formed(cls, value: str | list[str] | None) -> str | list[str] | None:
+        return _each_plaintext(value, signatures.standard_webhooks_key)
+
+    @field_validator("public_key", "public_keys")
+    @classmethod
+    def _keys_well_formed(cls, value: str | list[str] | None) -> str | list[str] | None:
+        return _each_plaintext(value, signatures.standard_webhooks_public_key)
+
+    @model_validator(mode="after")
+    def _some_key(self) -> Self:
+        if not (self.secret or self.secrets or self.public_key or self.public_keys):
+            raise ValueError("give a secret (v1) or a public_key (v1a), or lists of them")
+        return self
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        secrets = ([self.secret] if self.secret else []) + self.secrets
+        public_keys = ([self.public_key] if self.public_key else []) + self.public_keys
+        hmac_keys = [signatures.standard_webhooks_key(unseal(s)) for s in secrets]
+        verify_keys = [signatures.standard_webhooks_public_key(k) for k in public_keys]
+
+        def check(headers: Headers, body: bytes, now: float) -> None:
+            signatures.verify_standard_webhooks(
+                headers,
+                body,
+                hmac_keys=hmac_keys,
+                verify_keys=verify_keys,
+                tolerance=tolerance,
+                now=now,
+            )
+
+        return check
+
+
+class StripeAuth(AuthObject):
+    """``Stripe-Signature``; during Stripe's own rotation it carries several ``v1``."""
+
+    type: Literal["stripe"]
+    secret: Secret
+    secret_fields = ("secret",)
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        secret = unseal(self.secret).encode()
+        return lambda headers, body, now: signatures.verify_stripe(
+            headers.get("stripe-signature"), body, secret, tolerance=tolerance, now=now
+        )
+
+
+Auth = Annotated[
+    NoAuth | BearerAuth | BasicAuth | HmacAuth | StandardWebhooksAuth | StripeAuth,
+    Field(discriminator="type"),
+]
+"""Any signature or auth object, chosen by its ``type``."""
+AUTH = TypeAdapter(Auth)
+
+
+def _each_plaintext(
+    value: str | list[str] | None, parse: Callable[[str], object]
+) -> str | list[str] | None:
+    """Check the format of each value that is not sealed (a sealed one was checked before)."""
+    for item in [value] if isinstance(value, str) else value or []:
+        if not item.startswith(SEALED):
+            parse(item)
+    return value

@@ -1,0 +1,86 @@
+"""What ingress keeps of an HTTP request as trigger data: method, path, query, headers with
+credentials redacted, the body (JSON parsed, form fields decoded, anything else base64
+with its content type) and the client address."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+
+REDACTED = "[REDACTED]"
+SENSITIVE_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+SENSITIVE_WORDS = ("secret", "token", "password", "signature", "api-key", "apikey")
+"""A header whose name contains one of these is redacted too (``X-Hub-Signature-256`` …)."""
+
+
+def capture_request(
+    request: Request, body: bytes, client_ip: str | None, redact: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The request as trigger data; ``redact`` names more headers to hide."""
+    content_type = request.headers.get("content-type")
+    return {
+        "method": request.method,
+        "path": request.url.path,
+        "query": multi_dict(parse_qsl(request.url.query, keep_blank_values=True)),
+        "headers": redact_headers(request.headers.items(), redact),
+        "client_ip": client_ip,
+        "content_type": content_type,
+        **decode_body(body, content_type),
+    }
+
+
+def redact_headers(
+    headers: Iterable[tuple[str, str]], redact: Iterable[str] = ()
+) -> dict[str, str]:
+    """Headers by lower-case name (repeats joined with ``, ``), credentials replaced."""
+    hidden = {name.lower() for name in redact}
+    found: dict[str, str] = {}
+    for name, value in headers:
+        name = name.lower()
+        if name in hidden or _sensitive(name):
+            value = REDACTED
+        found[name] = f"{found[name]}, {value}" if name in found and value != REDACTED else value
+    return found
+
+
+def decode_body(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """``{"body", "body_encoding"}``: ``json``, ``form``, ``base64``, or ``none`` when empty."""
+    if not body:
+        return {"body": None, "body_encoding": "none"}
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            return {"body": json.loads(body), "body_encoding": "json"}
+        except (ValueError, UnicodeDecodeError):
+            pass
+    elif media_type == "application/x-www-form-urlencoded":
+        try:
+            fields = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True)
+            return {"body": multi_dict(fields), "body_encoding": "form"}
+        except (ValueError, UnicodeDecodeError):
+            pass
+    return {"body": base64.b64encode(body).decode(), "body_encoding": "base64"}
+
+
+@functools.lru_cache(maxsize=1024)
+def _sensitive(name: str) -> bool:
+    return name in SENSITIVE_HEADERS or any(word in name for word in SENSITIVE_WORDS)
+
+
+def multi_dict(pairs: Iterable[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """Query or form fields: one value as a string, a repeated field as a list."""
+    found: dict[str, str | list[str]] = {}
+    for name, value in pairs:
+        if name not in found:
+            found[name] = value
+        elif isinstance(current := found[name], list):
+            current.append(value)
+        else:
+            found[name] = [current, value]
+    return found
