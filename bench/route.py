@@ -139,16 +139,31 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def start_bare(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The ceiling: a bare Starlette endpoint under uvicorn, one worker."""
+def start_bare(workdir: Path, *server: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The ceiling: a bare Starlette endpoint under uvicorn, one worker.
+
+    By default on the gateway's own server stack (uvicorn[standard]: uvloop, httptools);
+    ``server`` adds uvicorn options, e.g. ``--loop asyncio --http h11`` for plain uvicorn.
+    """
     (workdir / "bare_app.py").write_text(BARE_APP)
     port = free_port()
     process = serve(
         [sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+         "--log-level", "warning", "--no-access-log", *server],
         {"PYTHONPATH": str(workdir)}, port, workdir,
     )  # fmt: skip
     return process, f"http://127.0.0.1:{port}"
+
+
+def plain_uvicorn_rps(workdir: Path, seconds: int) -> float:
+    """The bare endpoint on plain uvicorn (asyncio loop, h11), the setup behind the
+    ~8,100 req/s ceiling of TESTING.md: printed for reference, not used in the ratio."""
+    process, url = start_bare(workdir, "--loop", "asyncio", "--http", "h11")
+    try:
+        wrk(url, f"/ingest/{TENANT}", 1, "none", 2, workdir)
+        return wrk(url, f"/ingest/{TENANT}", 1, "none", seconds, workdir)["rps"]
+    finally:
+        stop(process)
 
 
 def seed(db_path: Path, n: int) -> str:
@@ -282,6 +297,12 @@ def main() -> None:
                 )
         finally:
             stop(bare_process)
+        plain = plain_uvicorn_rps(workdir, args.seconds)
+        first = results[sizes[0]]
+        print(
+            f"\nreference: the bare endpoint on plain uvicorn (asyncio, h11) {plain:.0f} req/s;"
+            f" gateway ingress ({sizes[0]:,} triggers) / that = {first['rps'] / plain:.2f}"
+        )
         if len(sizes) >= 2:
             small, large = results[sizes[0]], results[sizes[-1]]
             print(
