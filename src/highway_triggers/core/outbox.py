@@ -307,7 +307,12 @@ class OutboxWriter:
                 first_by_key.setdefault((intake.subtype, intake.dedup_key), intake.event_id)
         if not first_by_key:
             return set()
-        rows = [(source, delivery_id, event_id, stamp) for (source, delivery_id), event_id in first_by_key.items()]
+        # in key order: two replicas' batches that share keys lock them in the same order
+        # (PostgreSQL would otherwise find a deadlock between them, e.g. cron slots)
+        rows = [
+            (source, delivery_id, event_id, stamp)
+            for (source, delivery_id), event_id in sorted(first_by_key.items())
+        ]
         cursor.executemany(self.sql.insert_delivery, rows)
         if cursor.rowcount == len(rows):
             return set(first_by_key.values())

@@ -1,0 +1,44 @@
+"""highway-triggers-cron: ``CRON`` triggers (schedules) that fire exactly once per slot,
+on time, across replicas; the ``/api/v1/schedules`` API."""
+
+from pathlib import Path
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+from highway_triggers import BaseTrigger, hookimpl
+from highway_triggers_cron.api import routes
+from highway_triggers_cron.service import scheduler_of
+from highway_triggers_cron.trigger import CronTrigger
+
+__all__ = ["CronTrigger"]
+
+
+@hookimpl
+def highway_trigger_types() -> list[type[BaseTrigger]]:
+    return [CronTrigger]
+
+
+@hookimpl
+def highway_routes(gateway: Any) -> list[BaseRoute]:
+    return routes
+
+
+@hookimpl
+def highway_startup(gateway: Any) -> Any:
+    return scheduler_of(gateway).start()
+
+
+@hookimpl
+def highway_shutdown(gateway: Any) -> Any:
+    return scheduler_of(gateway).stop()
+
+
+@hookimpl
+def highway_health(gateway: Any) -> dict[str, Any]:
+    return scheduler_of(gateway).health()
+
+
+@hookimpl
+def highway_migrations() -> Path:
+    return Path(__file__).parent / "migrations"
