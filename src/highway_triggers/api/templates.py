@@ -10,9 +10,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.http import accepted, admin, gateway_of, read_object
+from highway_triggers.core.http import accepted, admin, admin_or_tenant, gateway_of, read_object
 from highway_triggers.core.templates import TemplateTrigger, input_errors, workflow_id_of
 from highway_triggers.core.trigger import TriggerConfig
 
@@ -80,12 +79,8 @@ async def run_template(request: Request) -> Response:
     dispatch outbox; an ``Idempotency-Key`` header makes a repeated request harmless.
     """
     gateway = gateway_of(request)
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        raise HTTPError(401, "UNAUTHORIZED", "an admin token or a tenant JWT is required")
-    claimed = None
-    if not await gateway.auth.is_admin(token):
-        claimed = (await gateway.auth.verify_tenant_token(token))["tenant_id"]
+    claimed = await admin_or_tenant(request)
+    if claimed is not None:
         gateway.event_limits.check(claimed, *await gateway.auth.tenant_limits(claimed))
     body = await read_object(request)
     asked = _tenant(request) or body.get("tenant_id")

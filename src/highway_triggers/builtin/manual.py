@@ -4,9 +4,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.http import accepted, gateway_of, read_object
+from highway_triggers.core.http import accepted, admin_or_tenant, gateway_of, read_object
 from highway_triggers.core.plugins import hookimpl
 from highway_triggers.core.trigger import BaseTrigger, TriggerConfig
 
@@ -29,12 +28,7 @@ async def run_manual(request: Request) -> Response:
     An ``Idempotency-Key`` header makes a repeated request harmless.
     """
     gateway = gateway_of(request)
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        raise HTTPError(401, "UNAUTHORIZED", "an admin token or a tenant JWT is required")
-    tenant_id = None if await gateway.auth.is_admin(token) else (
-        await gateway.auth.verify_tenant_token(token)
-    )["tenant_id"]
+    tenant_id = await admin_or_tenant(request)
     workflow_id = request.path_params["workflow_id"]
     triggers = [
         t
