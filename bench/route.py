@@ -42,7 +42,7 @@ SECRET_KEY = "bench-secret-key"
 WRK_THREADS, WRK_CONNECTIONS = 2, 32
 PAD = "x" * 900
 
-BARE_APP = '''
+BARE_APP = """
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -58,7 +58,7 @@ app = Starlette(routes=[
     Route("/ingest/{tenant}", ingest, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
 ])
-'''
+"""
 
 WRK_SCRIPT = """
 local n = %(n)d
@@ -96,9 +96,22 @@ def wrk(url: str, path: str, n: int, token: str, seconds: int, workdir: Path) ->
         WRK_SCRIPT % {"n": n, "token": token, "path": path, "run": uuid.uuid4().hex[:8], "pad": PAD}
     )
     out = subprocess.run(
-        ["wrk", "-t", str(WRK_THREADS), "-c", str(WRK_CONNECTIONS), "-d", f"{seconds}s",
-         "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t",
+            str(WRK_THREADS),
+            "-c",
+            str(WRK_CONNECTIONS),
+            "-d",
+            f"{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -179,9 +192,19 @@ def seed(db_path: Path, n: int) -> str:
     now = "2026-01-01 00:00:00.000000"
     conn = sqlite3.connect(db_path)
     rows = (
-        (uuid.uuid4().hex, f"wf-{i}", TENANT, "EVENT",
-         json.dumps({"on_fire": "start", "event_type": f"evt-{i}", "filter_expression": {}}),
-         f"evt-{i}", "DEPLOYED", "deployment", 1, now, now)
+        (
+            uuid.uuid4().hex,
+            f"wf-{i}",
+            TENANT,
+            "EVENT",
+            json.dumps({"on_fire": "start", "event_type": f"evt-{i}", "filter_expression": {}}),
+            f"evt-{i}",
+            "DEPLOYED",
+            "deployment",
+            1,
+            now,
+            now,
+        )
         for i in range(n)
     )
     conn.executemany(
@@ -193,7 +216,9 @@ def seed(db_path: Path, n: int) -> str:
     conn.execute("UPDATE gateway_state SET value = 1 WHERE key = 'index_revision'")
     conn.commit()
     conn.close()
-    return jwt.encode({"tenant_id": TENANT, "exp": int(time.time()) + 86400}, secret, algorithm="HS256")
+    return jwt.encode(
+        {"tenant_id": TENANT, "exp": int(time.time()) + 86400}, secret, algorithm="HS256"
+    )
 
 
 def routing_cost(db_path: Path) -> tuple[float, float]:
@@ -205,14 +230,17 @@ def routing_cost(db_path: Path) -> tuple[float, float]:
     from highway_triggers.gateway import Gateway
     from highway_triggers.settings import Settings
 
-    settings = Settings(database_url=f"sqlite:///{db_path}", secret_key=SECRET_KEY, auto_migrate=False)
+    settings = Settings(
+        database_url=f"sqlite:///{db_path}", secret_key=SECRET_KEY, auto_migrate=False
+    )
     gateway = Gateway(settings)
     began = time.perf_counter()
     asyncio.run(gateway.manager.sync())
     restore = time.perf_counter() - began
     n = len(gateway.manager.index)
     events = [
-        Event("EVENT", (f"evt-{random.randrange(n)}",), {"pad": PAD}, tenant_id=TENANT) for _ in range(200_000)
+        Event("EVENT", (f"evt-{random.randrange(n)}",), {"pad": PAD}, tenant_id=TENANT)
+        for _ in range(200_000)
     ]
     began = time.perf_counter()
     for event in events:
@@ -222,9 +250,7 @@ def routing_cost(db_path: Path) -> tuple[float, float]:
     return restore, per_event
 
 
-def gateway_run(
-    n: int, seconds: int, runs: int, bare_url: str, workdir: Path
-) -> dict[str, float]:
+def gateway_run(n: int, seconds: int, runs: int, bare_url: str, workdir: Path) -> dict[str, float]:
     """Seed N triggers, start the gateway, then alternate wrk runs: bare, gateway, bare, …
 
     Alternating keeps a noisy neighbour from landing on one side only; the ratio is
@@ -266,15 +292,21 @@ def gateway_run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sizes", default="1000,1000000")
-    parser.add_argument("--runs", type=int, default=3, help="alternating bare/gateway pairs per size")
+    parser.add_argument(
+        "--runs", type=int, default=3, help="alternating bare/gateway pairs per size"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"machine: {platform.node()} {os.cpu_count()} cpus, {_cpu()}, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cpus, {_cpu()}, Python {platform.python_version()}"
+    )
     print(
         f"load: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.seconds}s, ~1 KB JSON POST, "
         "unique Idempotency-Key"
@@ -311,6 +343,7 @@ def main() -> None:
                 f"{small['rps'] / large['rps']:.2f}x time per request (inverse throughput), "
                 f"{large['match_us'] / small['match_us']:.2f}x in-process phases 1+2"
             )
+
 
 def _cpu() -> str:
     try:

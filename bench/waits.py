@@ -36,7 +36,10 @@ def seed_waits(db_path: Path, n: int) -> str:
     conn.executemany(
         "INSERT INTO waits (id, tenant_id, workflow_run_id, workflow_id, event_name,"
         " correlation_key, multi_use, created_at) VALUES (?,?,?,?,?,?,1,?)",
-        ((f"w{i:08d}", route.TENANT, f"run-{i}", "wf", "order.paid", f"key-{i}", now) for i in range(n)),
+        (
+            (f"w{i:08d}", route.TENANT, f"run-{i}", "wf", "order.paid", f"key-{i}", now)
+            for i in range(n)
+        ),
     )
     conn.commit()
     conn.close()
@@ -44,7 +47,9 @@ def seed_waits(db_path: Path, n: int) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--waits", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3, help="alternating bare/gateway pairs")
@@ -62,14 +67,18 @@ def main() -> None:
             "HIGHWAY_PORT": str(port),
             "HIGHWAY_LOG_LEVEL": "WARNING",
         }
-        gateway = route.serve([sys.executable, "-m", "highway_triggers.cli", "serve"], env, port, workdir)
+        gateway = route.serve(
+            [sys.executable, "-m", "highway_triggers.cli", "serve"], env, port, workdir
+        )
         url, path = f"http://127.0.0.1:{port}", f"/api/v1/events/{route.TENANT}"
         pairs = []
         try:
             route.WRK_SCRIPT = WAIT_SCRIPT
             route.wrk(url, path, args.waits, token, 2, workdir)  # warm-up
             for _ in range(args.runs):
-                ceiling = route.wrk(bare_url, f"/ingest/{route.TENANT}", args.waits, "none", args.seconds, workdir)
+                ceiling = route.wrk(
+                    bare_url, f"/ingest/{route.TENANT}", args.waits, "none", args.seconds, workdir
+                )
                 result = route.wrk(url, path, args.waits, token, args.seconds, workdir)
                 pairs.append((result["rps"] / ceiling["rps"], ceiling, result))
         finally:

@@ -177,7 +177,7 @@ def test_health_detailed(gateway: RunningGateway) -> None:
     client = gateway.client()
     client.post("/api/v1/deployment/workflows/wf/deploy", json={"triggers": [{"type": "MANUAL"}]})
     body = client.get("/health/detailed").json()
-    assert body["status"] == "healthy"
+    assert body["status"] == "healthy", body["database"]
     assert body["database"]["status"] == "ok"
     assert body["database"]["dialect"] in ("sqlite", "postgresql")
     loaded = {p["name"] for p in body["plugins"]["loaded"]}
@@ -416,7 +416,7 @@ def test_client_leaving_mid_body_is_not_an_error(
             raw.sendall(
                 b"POST /api/v1/triggers HTTP/1.1\r\nHost: x\r\n"
                 + f"Authorization: Bearer {ADMIN_TOKEN}\r\n".encode()
-                + b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"type"
+                + b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"type'
             )
     assert gateway.client().get("/health").status_code == 200
     time.sleep(0.2)

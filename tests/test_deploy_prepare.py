@@ -134,7 +134,9 @@ def test_an_exclusive_key_in_use_is_refused(db: Database) -> None:
 def test_stand_alone_triggers_are_prepared_and_checked(db: Database) -> None:
     deploy(db, "wf-a", pathed(path="orders"))
     with pytest.raises(HTTPError) as caught:
-        service(db).create_trigger({"type": "PATHED", "config": {"path": "orders"}, "workflow_id": "x"})
+        service(db).create_trigger(
+            {"type": "PATHED", "config": {"path": "orders"}, "workflow_id": "x"}
+        )
     assert caught.value.code == "INDEX_KEY_IN_USE"
     created = service(db).create_trigger(
         {"type": "PATHED", "config": {"password": "pw"}, "workflow_id": "wf-s"}
@@ -143,7 +145,9 @@ def test_stand_alone_triggers_are_prepared_and_checked(db: Database) -> None:
     same = {"type": "PATHED", "config": {"path": "wf-s"}}
     assert service(db).update_trigger(created["trigger_id"], same) is not None  # its own key
     with pytest.raises(HTTPError):
-        service(db).update_trigger(created["trigger_id"], {"type": "PATHED", "config": {"path": "orders"}})
+        service(db).update_trigger(
+            created["trigger_id"], {"type": "PATHED", "config": {"path": "orders"}}
+        )
 
 
 def test_sealing_and_unsealing() -> None:

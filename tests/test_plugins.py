@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pluggy
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
@@ -266,7 +265,9 @@ def test_db_upgrade_applies_plugin_migrations(
         try:
             with database.engine.connect() as conn:
                 tables = set(sa.inspect(conn).get_table_names())
-                core = set(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+                core = set(
+                    conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
+                )
                 plugin = set(
                     conn.execute(
                         sa.text("SELECT version_num FROM alembic_version_highway_triggers_testgood")

@@ -622,11 +622,15 @@ def test_system_event_raised_inside_the_gateway(gateway: RunningGateway) -> None
     deploy_event(gateway, "wf-notify", "acme", "approval_pending", {"kind": "expense*"})
     router = gateway.gateway.router
     result = gateway.run(
-        router.emit("approval_pending", {"kind": "expense-42"}, tenant_id="acme", idempotency_key="a1")
+        router.emit(
+            "approval_pending", {"kind": "expense-42"}, tenant_id="acme", idempotency_key="a1"
+        )
     )
     assert result.started == 1 and not result.duplicate
     again = gateway.run(
-        router.emit("approval_pending", {"kind": "expense-42"}, tenant_id="acme", idempotency_key="a1")
+        router.emit(
+            "approval_pending", {"kind": "expense-42"}, tenant_id="acme", idempotency_key="a1"
+        )
     )
     assert again.duplicate and again.delivered_to == 0
     other = gateway.run(router.emit("approval_pending", {"kind": "expense-43"}, tenant_id="globex"))

@@ -37,7 +37,11 @@ class _Context:
         from highway_triggers.db.database import Database
 
         db = Database(self.settings.database_url)
-        if self.settings.auto_migrate if self.settings.auto_migrate is not None else self.settings.is_sqlite:
+        if (
+            self.settings.auto_migrate
+            if self.settings.auto_migrate is not None
+            else self.settings.is_sqlite
+        ):
             migrate.upgrade(db, plugins.migration_locations())
         return db
 
@@ -80,7 +84,9 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
         raise click.ClickException("SQLite serves one worker; use PostgreSQL for several")
     configure_logging(settings)
     if workers > 1:
-        uvicorn.run("highway_triggers.app:app_from_environment", factory=True, workers=workers, **options)
+        uvicorn.run(
+            "highway_triggers.app:app_from_environment", factory=True, workers=workers, **options
+        )
         return
     from highway_triggers.app import create_app
 
@@ -164,18 +170,24 @@ def deploy(ctx: _Context, file: Path, workflow_id: str | None) -> None:
 @click.option("--workflow-id", default=None)
 @click.option("--tenant-id", default=None)
 @pass_context
-def triggers(ctx: _Context, subtype: str | None, workflow_id: str | None, tenant_id: str | None) -> None:
+def triggers(
+    ctx: _Context, subtype: str | None, workflow_id: str | None, tenant_id: str | None
+) -> None:
     """Active triggers."""
     from highway_triggers.core.deployment import DeploymentService
 
     loaded = ctx.plugins()
     service = DeploymentService(ctx.database(loaded), loaded.trigger_types, ctx.cipher())
     for t in service.list_triggers(type=subtype, workflow_id=workflow_id, tenant_id=tenant_id):
-        click.echo(f"{t['trigger_id']}  {t['type']:<16} {t['workflow_id']:<30} {t['index_key'] or '-'}")
+        click.echo(
+            f"{t['trigger_id']}  {t['type']:<16} {t['workflow_id']:<30} {t['index_key'] or '-'}"
+        )
 
 
 @main.command()
-@click.option("--status", default=None, help="pending, delivering, delivered, failed, dead, skipped")
+@click.option(
+    "--status", default=None, help="pending, delivering, delivered, failed, dead, skipped"
+)
 @click.option("--workflow-id", default=None)
 @click.option("--limit", type=int, default=50, show_default=True)
 @pass_context
@@ -202,7 +214,9 @@ def tenants() -> None:
 @click.option("--rate-limit-per-second", type=float, default=None)
 @click.option("--burst", type=int, default=None)
 @pass_context
-def tenants_create(ctx: _Context, tenant_id: str, rate_limit_per_second: float | None, burst: int | None) -> None:
+def tenants_create(
+    ctx: _Context, tenant_id: str, rate_limit_per_second: float | None, burst: int | None
+) -> None:
     """Create a tenant and print its JWT secret (shown once)."""
     from highway_triggers.core.tenants import TenantService
 

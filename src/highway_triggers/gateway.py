@@ -75,7 +75,9 @@ class Gateway:
         self.auth = Authenticator(self.db, self.cipher, admin_token)
         self.tenants = TenantService(self.db, self.cipher)
         self.templates = TemplateService(self.db)
-        self.event_limits = RateLimiter(settings.events_rate_limit_per_second, settings.events_burst)
+        self.event_limits = RateLimiter(
+            settings.events_rate_limit_per_second, settings.events_burst
+        )
         self.changes = ChangeFeed(self.db, settings.reconcile_interval_seconds, self.manager.sync)
         self.metrics.watch_gauges(
             "highway_active_triggers",
@@ -95,7 +97,9 @@ class Gateway:
         engine_cls = self.plugins.engines.get(self.settings.engine)
         if engine_cls is None:
             known = ", ".join(sorted(self.plugins.engines))
-            raise RuntimeError(f"HIGHWAY_ENGINE={self.settings.engine!r} is not installed (have: {known})")
+            raise RuntimeError(
+                f"HIGHWAY_ENGINE={self.settings.engine!r} is not installed (have: {known})"
+            )
         engine: EngineAdapter = engine_cls(self.settings)
         return engine
 

@@ -55,7 +55,9 @@ class Settings(BaseSettings):
     )
 
     events_rate_limit_per_second: float = Field(
-        default=100.0, gt=0, description="Events per second a tenant without its own limit may post."
+        default=100.0,
+        gt=0,
+        description="Events per second a tenant without its own limit may post.",
     )
     events_burst: int = Field(
         default=200, ge=1, description="Events a tenant without its own burst may post at once."

@@ -62,7 +62,12 @@ class ServerThread:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on", proxy_headers=False
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            lifespan="on",
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
@@ -110,7 +115,9 @@ class FakeEngine:
         return Starlette(
             routes=[
                 Route("/v2/workflows/{workflow_id}/execute", self._execute, methods=["POST"]),
-                Route("/v2/workflows/{workflow_id}/executions", self._executions_of, methods=["GET"]),
+                Route(
+                    "/v2/workflows/{workflow_id}/executions", self._executions_of, methods=["GET"]
+                ),
                 Route("/v2/executions/{execution_id}/resume", self._resume, methods=["POST"]),
             ]
         )
@@ -161,7 +168,9 @@ class FakeEngine:
         if self.delay:
             await asyncio.sleep(self.delay)
         with self._lock:
-            self._executions.setdefault(call.idempotency_key or uuid.uuid4().hex, request.path_params["execution_id"])
+            self._executions.setdefault(
+                call.idempotency_key or uuid.uuid4().hex, request.path_params["execution_id"]
+            )
         call.answered_at = time.monotonic()
         return JSONResponse({"status": "resumed"})
 
@@ -173,7 +182,9 @@ class FakeEngine:
 
 
 @contextmanager
-def running_engine(engine: FakeEngine | None = None, port: int | None = None) -> Iterator[tuple[FakeEngine, str]]:
+def running_engine(
+    engine: FakeEngine | None = None, port: int | None = None
+) -> Iterator[tuple[FakeEngine, str]]:
     engine = engine or FakeEngine()
     server = ServerThread(engine.app(), port).start()
     try:
@@ -274,7 +285,12 @@ class GatewayProcess:
         self.log_path = log_path
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "HIGHWAY_PORT": str(self.port), "HIGHWAY_HOST": "127.0.0.1"}
+        self.env = {
+            **os.environ,
+            **env,
+            "HIGHWAY_PORT": str(self.port),
+            "HIGHWAY_HOST": "127.0.0.1",
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> GatewayProcess:

@@ -135,6 +135,18 @@ def test_a_redelivered_id_is_a_duplicate(hub: Hub) -> None:
     assert len(hub.starts(workflow)) == 3
 
 
+def test_a_delivery_id_is_remembered_for_its_retention_window(hub: Hub) -> None:
+    workflow = hub.deploy({"dedup_header": "webhook-id", "dedup_retention_seconds": 1})
+    hub.accepted(hub.post(workflow, **{"webhook-id": "msg_1"}))
+    hub.accepted(hub.post(workflow, **{"webhook-id": "msg_1"}), delivered_to=0)
+    time.sleep(1.2)
+    later = hub.accepted(hub.post(workflow, **{"webhook-id": "msg_1"}))  # past its window
+    assert not later["duplicate"]
+    hub.accepted(hub.post(workflow, **{"webhook-id": "msg_1"}), delivered_to=0)  # and anew
+    hub.starts(workflow, 2)
+    hub.deploy({"dedup_retention_seconds": 0}, expect=422)
+
+
 def test_a_static_response(hub: Hub) -> None:
     json_reply = {"status": 200, "headers": {"X-Reply": "yes"}, "body": {"received": True}}
     workflow = hub.deploy({"response": json_reply})

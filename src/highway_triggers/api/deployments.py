@@ -18,7 +18,11 @@ async def deploy(request: Request) -> Response:
     body = await read_object(request)
     await asyncio.to_thread(gateway.deployments.deploy, workflow_id, body)
     await gateway.manager.sync()
-    failed = {t: gateway.manager.errors[t] for t in _trigger_ids(gateway, workflow_id) if t in gateway.manager.errors}
+    failed = {
+        t: gateway.manager.errors[t]
+        for t in _trigger_ids(gateway, workflow_id)
+        if t in gateway.manager.errors
+    }
     if failed:
         await asyncio.to_thread(gateway.deployments.mark_failed, workflow_id, failed)
     status = await asyncio.to_thread(gateway.deployments.status, workflow_id)
@@ -44,7 +48,9 @@ async def deployment_status(request: Request) -> Response:
     workflow_id = request.path_params["workflow_id"]
     status = await asyncio.to_thread(gateway.deployments.status, workflow_id)
     if status is None:
-        return JSONResponse({"workflow_id": workflow_id, "status": "UNDEPLOYED", "triggers": [], "history": []})
+        return JSONResponse(
+            {"workflow_id": workflow_id, "status": "UNDEPLOYED", "triggers": [], "history": []}
+        )
     return JSONResponse(status)
 
 

@@ -47,7 +47,11 @@ async def dispatches(request: Request) -> Response:
     except ValueError:
         raise HTTPError(400, "INVALID_PARAMETER", "limit must be an integer") from None
     rows = await asyncio.to_thread(
-        list_dispatches, gateway_of(request).db, params.get("status"), params.get("workflow_id"), limit
+        list_dispatches,
+        gateway_of(request).db,
+        params.get("status"),
+        params.get("workflow_id"),
+        limit,
     )
     return JSONResponse({"dispatches": rows, "count": len(rows)})
 
@@ -61,9 +65,16 @@ async def retry_dispatch(request: Request) -> Response:
     if previous is None:
         raise HTTPError(404, "DISPATCH_NOT_FOUND", f"no dispatch {dispatch_id!r}")
     if previous not in RETRYABLE:
-        raise HTTPError(409, "NOT_RETRYABLE", f"dispatch is {previous}; only {', '.join(RETRYABLE)} can be retried")
+        raise HTTPError(
+            409,
+            "NOT_RETRYABLE",
+            f"dispatch is {previous}; only {', '.join(RETRYABLE)} can be retried",
+        )
     gateway.dispatcher.wake()
-    return JSONResponse({"dispatch_id": dispatch_id, "status": "pending", "previous_status": previous}, status_code=202)
+    return JSONResponse(
+        {"dispatch_id": dispatch_id, "status": "pending", "previous_status": previous},
+        status_code=202,
+    )
 
 
 routes = [

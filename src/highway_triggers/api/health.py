@@ -54,7 +54,8 @@ def dispatch_counts(db: Database) -> dict[str, int]:
     with db.engine.connect() as conn:
         conn.execute(text("SELECT 1"))
         rows = conn.execute(select(D.c.status, func.count()).group_by(D.c.status)).all()
-    return {status: count for status, count in rows}
+    counts: dict[str, int] = {row[0]: row[1] for row in rows}
+    return counts
 
 
 async def metrics(request: Request) -> Response:

@@ -28,7 +28,9 @@ def describe(routes: list[BaseRoute]) -> dict[str, Any]:
                     {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
                     for p in PARAM.findall(path)
                 ],
-                "responses": {"default": {"description": "JSON; errors as {status, code, message}"}},
+                "responses": {
+                    "default": {"description": "JSON; errors as {status, code, message}"}
+                },
             }
             if description.strip():
                 operation["description"] = description.strip()

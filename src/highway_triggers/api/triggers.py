@@ -42,7 +42,9 @@ async def update_trigger(request: Request) -> Response:
     """Replace a trigger's config (and optionally its workflow or tenant)."""
     gateway = gateway_of(request)
     body = await read_object(request)
-    trigger = await asyncio.to_thread(gateway.deployments.update_trigger, request.path_params["trigger_id"], body)
+    trigger = await asyncio.to_thread(
+        gateway.deployments.update_trigger, request.path_params["trigger_id"], body
+    )
     if trigger is None:
         raise _not_found(request)
     await gateway.manager.sync()
@@ -53,7 +55,9 @@ async def update_trigger(request: Request) -> Response:
 async def delete_trigger(request: Request) -> Response:
     """Stop and remove a trigger."""
     gateway = gateway_of(request)
-    if not await asyncio.to_thread(gateway.deployments.delete_trigger, request.path_params["trigger_id"]):
+    if not await asyncio.to_thread(
+        gateway.deployments.delete_trigger, request.path_params["trigger_id"]
+    ):
         raise _not_found(request)
     await gateway.manager.sync()
     return Response(status_code=204)
@@ -68,7 +72,9 @@ async def _existing(request: Request, method: str) -> dict:  # type: ignore[type
 
 
 def _not_found(request: Request) -> HTTPError:
-    return HTTPError(404, "TRIGGER_NOT_FOUND", f"no active trigger {request.path_params['trigger_id']!r}")
+    return HTTPError(
+        404, "TRIGGER_NOT_FOUND", f"no active trigger {request.path_params['trigger_id']!r}"
+    )
 
 
 routes = [

@@ -36,14 +36,18 @@ async def run_manual(request: Request) -> Response:
         if tenant_id is None or t.tenant_id == tenant_id
     ]
     if not triggers:
-        raise HTTPError(404, "NO_MANUAL_TRIGGER", f"workflow {workflow_id!r} has no deployed MANUAL trigger")
+        raise HTTPError(
+            404, "NO_MANUAL_TRIGGER", f"workflow {workflow_id!r} has no deployed MANUAL trigger"
+        )
     body = await read_object(request)
     data = body.get("data", {})
     if not isinstance(data, dict):
         raise HTTPError(400, "MALFORMED_BODY", "data must be a JSON object")
     trigger = triggers[0]
     if getattr(trigger.config, "require_confirmation", False) and body.get("confirm") is not True:
-        raise HTTPError(400, "CONFIRMATION_REQUIRED", 'this trigger needs "confirm": true in the body')
+        raise HTTPError(
+            400, "CONFIRMATION_REQUIRED", 'this trigger needs "confirm": true in the body'
+        )
     key = request.headers.get("idempotency-key")  # scoped to the workflow
     result = await trigger.fire(data, idempotency_key=f"{workflow_id}:{key}" if key else None)
     return accepted(result)

@@ -41,7 +41,11 @@ def create_admin_key(db: Database, name: str) -> str:
     """Create an admin API key; only its digest is stored, the key is shown once."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with db.engine.begin() as conn:
-        conn.execute(insert(API_KEYS).values(id=uuid.uuid4().hex, name=name, key_hash=digest(key), created_at=utcnow()))
+        conn.execute(
+            insert(API_KEYS).values(
+                id=uuid.uuid4().hex, name=name, key_hash=digest(key), created_at=utcnow()
+            )
+        )
     return key
 
 
@@ -151,7 +155,10 @@ class Authenticator:
 
     def _key_exists(self, hashed: str) -> bool:
         with self._db.engine.connect() as conn:
-            return conn.execute(select(API_KEYS.c.id).where(API_KEYS.c.key_hash == hashed)).first() is not None
+            return (
+                conn.execute(select(API_KEYS.c.id).where(API_KEYS.c.key_hash == hashed)).first()
+                is not None
+            )
 
     def _tenant_row(self, tenant_id: str) -> Any:
         columns = (TENANTS.c.jwt_secret_encrypted, TENANTS.c.rate_limit_per_second, TENANTS.c.burst)

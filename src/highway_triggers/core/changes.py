@@ -27,7 +27,10 @@ STATE = GatewayState.__table__  # type: ignore[attr-defined]
 def bump_revision(conn: Connection, key: str = INDEX_REVISION) -> int:
     """Increment a shared revision; the row lock orders concurrent writers by commit."""
     stmt = (
-        update(STATE).where(STATE.c.key == key).values(value=STATE.c.value + 1).returning(STATE.c.value)
+        update(STATE)
+        .where(STATE.c.key == key)
+        .values(value=STATE.c.value + 1)
+        .returning(STATE.c.value)
     )
     revision = conn.execute(stmt).scalar()
     if revision is None:
@@ -92,7 +95,9 @@ class ChangeFeed:
         await listen(self._db, CHANNEL, lambda _: self._kick.set(), self._interval)
 
 
-async def listen(db: Database, channel: str, on_notify: Callable[[str], None], retry_seconds: float) -> None:
+async def listen(
+    db: Database, channel: str, on_notify: Callable[[str], None], retry_seconds: float
+) -> None:
     """Call ``on_notify(payload)`` for each ``NOTIFY`` on ``channel`` until cancelled.
 
     A lost connection is reopened after ``retry_seconds``; what was announced meanwhile

@@ -84,7 +84,7 @@ def _trigger_entries(body: Any) -> Iterator[tuple[dict[str, Any], str, str]]:
                 yield node, "subtype", "configurations"
 
 
-def trigger_specs(body: Any) -> list[tuple[str, Any]]:
+def trigger_specs(body: Any) -> list[tuple[Any, Any]]:
     """``(type, config)`` pairs from either body form of CONTRACT §3."""
     if not isinstance(body, dict):
         raise ConfigError([{"field": "body", "message": "must be a JSON object"}])
@@ -105,7 +105,9 @@ def trigger_specs(body: Any) -> list[tuple[str, Any]]:
             for n in nodes
             if isinstance(n, dict) and n.get("type") == "TRIGGER"
         ]
-    raise ConfigError([{"field": "triggers", "message": "give 'triggers' or a workflow spec with 'nodes'"}])
+    raise ConfigError(
+        [{"field": "triggers", "message": "give 'triggers' or a workflow spec with 'nodes'"}]
+    )
 
 
 def validate_trigger(
@@ -116,10 +118,18 @@ def validate_trigger(
     if cls is None:
         known = ", ".join(sorted(types))
         raise ConfigError(
-            [{"trigger": where, "field": f"{where}.type", "message": f"unknown trigger type {subtype!r} (installed: {known})"}]
+            [
+                {
+                    "trigger": where,
+                    "field": f"{where}.type",
+                    "message": f"unknown trigger type {subtype!r} (installed: {known})",
+                }
+            ]
         )
     if not isinstance(config, dict):
-        raise ConfigError([{"trigger": where, "field": f"{where}.config", "message": "must be an object"}])
+        raise ConfigError(
+            [{"trigger": where, "field": f"{where}.config", "message": "must be an object"}]
+        )
     try:
         model = cls.Config.model_validate(config)
         return ValidTrigger(cls.subtype, model, cls.index_key(model))
@@ -137,7 +147,14 @@ def validate_trigger(
         ) from None
     except ValueError as exc:
         raise ConfigError(
-            [{"trigger": where, "type": cls.subtype, "field": f"{where}.config", "message": str(exc)}]
+            [
+                {
+                    "trigger": where,
+                    "type": cls.subtype,
+                    "field": f"{where}.config",
+                    "message": str(exc),
+                }
+            ]
         ) from None
 
 
@@ -171,20 +188,33 @@ class DeploymentService:
             errors = exc.errors if isinstance(exc, ConfigError) else [{"message": exc.message}]
             with self._db.engine.begin() as conn:
                 self._record(conn, workflow_id, "deploy", FAILED, {"errors": errors})
-                conn.execute(update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=FAILED, updated_at=utcnow()))
+                conn.execute(
+                    update(DEPLOYMENTS)
+                    .where(DEPLOYMENTS.c.workflow_id == workflow_id)
+                    .values(status=FAILED, updated_at=utcnow())
+                )
             raise
         return self.status(workflow_id)  # type: ignore[return-value]
 
     def _deploy(
-        self, conn: Connection, workflow_id: str, tenant_id: Any, body: Any, valid: list[ValidTrigger]
+        self,
+        conn: Connection,
+        workflow_id: str,
+        tenant_id: Any,
+        body: Any,
+        valid: list[ValidTrigger],
     ) -> None:
-        revision = bump_revision(conn)  # its row lock orders concurrent deploys: the key check holds
+        revision = bump_revision(
+            conn
+        )  # its row lock orders concurrent deploys: the key check holds
         self._retire(conn, workflow_id, revision)
         self._refuse_taken_keys(conn, valid)
         rows = [v.row(Target(workflow_id), tenant_id, "deployment", revision) for v in valid]
         if rows:
             conn.execute(insert(TRIGGERS), rows)
-        self._record(conn, workflow_id, "deploy", DEPLOYED, {"trigger_ids": [r["id"] for r in rows]})
+        self._record(
+            conn, workflow_id, "deploy", DEPLOYED, {"trigger_ids": [r["id"] for r in rows]}
+        )
         conn.execute(
             update(DEPLOYMENTS)
             .where(DEPLOYMENTS.c.workflow_id == workflow_id)
@@ -194,22 +224,44 @@ class DeploymentService:
     def undeploy(self, workflow_id: str) -> dict[str, Any] | None:
         """Stop and remove the workflow's triggers; ``None`` if it was never deployed."""
         with self._db.engine.begin() as conn:
-            if conn.execute(select(DEPLOYMENTS.c.workflow_id).where(DEPLOYMENTS.c.workflow_id == workflow_id)).first() is None:
+            if (
+                conn.execute(
+                    select(DEPLOYMENTS.c.workflow_id).where(
+                        DEPLOYMENTS.c.workflow_id == workflow_id
+                    )
+                ).first()
+                is None
+            ):
                 return None
             revision = bump_revision(conn)
             retired = self._retire(conn, workflow_id, revision)
             self._record(conn, workflow_id, "undeploy", UNDEPLOYED, {"trigger_ids": retired})
-            conn.execute(update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=UNDEPLOYED, updated_at=utcnow()))
+            conn.execute(
+                update(DEPLOYMENTS)
+                .where(DEPLOYMENTS.c.workflow_id == workflow_id)
+                .values(status=UNDEPLOYED, updated_at=utcnow())
+            )
         return self.status(workflow_id)
 
     def status(self, workflow_id: str) -> dict[str, Any] | None:
         with self._db.engine.connect() as conn:
-            deployment = conn.execute(select(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id)).mappings().first()
+            deployment = (
+                conn.execute(select(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id))
+                .mappings()
+                .first()
+            )
             if deployment is None:
                 return None
-            history = conn.execute(
-                select(HISTORY).where(HISTORY.c.workflow_id == workflow_id).order_by(HISTORY.c.id.desc()).limit(50)
-            ).mappings().all()
+            history = (
+                conn.execute(
+                    select(HISTORY)
+                    .where(HISTORY.c.workflow_id == workflow_id)
+                    .order_by(HISTORY.c.id.desc())
+                    .limit(50)
+                )
+                .mappings()
+                .all()
+            )
             triggers = self._query(conn, workflow_id=workflow_id)
         return {
             "workflow_id": workflow_id,
@@ -218,7 +270,12 @@ class DeploymentService:
             "updated_at": deployment["updated_at"].isoformat(),
             "triggers": triggers,
             "history": [
-                {"action": h["action"], "status": h["status"], "detail": h["detail"], "at": h["created_at"].isoformat()}
+                {
+                    "action": h["action"],
+                    "status": h["status"],
+                    "detail": h["detail"],
+                    "at": h["created_at"].isoformat(),
+                }
                 for h in history
             ],
         }
@@ -227,7 +284,11 @@ class DeploymentService:
         """Record that triggers committed by a deploy failed to start on this replica."""
         with self._db.engine.begin() as conn:
             self._record(conn, workflow_id, "start", FAILED, {"errors": errors})
-            conn.execute(update(DEPLOYMENTS).where(DEPLOYMENTS.c.workflow_id == workflow_id).values(status=FAILED, updated_at=utcnow()))
+            conn.execute(
+                update(DEPLOYMENTS)
+                .where(DEPLOYMENTS.c.workflow_id == workflow_id)
+                .values(status=FAILED, updated_at=utcnow())
+            )
 
     # stand-alone triggers -------------------------------------------------------------
 
@@ -245,8 +306,14 @@ class DeploymentService:
         current = self.get_trigger(trigger_id)
         if current is None:
             return None
-        target = {} if "workflow_id" in body or "template" in body else (
-            {"template": current["template"]} if current["template"] else {"workflow_id": current["workflow_id"]}
+        target = (
+            {}
+            if "workflow_id" in body or "template" in body
+            else (
+                {"template": current["template"]}
+                if current["template"]
+                else {"workflow_id": current["workflow_id"]}
+            )
         )
         merged = {"tenant_id": current["tenant_id"], "type": current["type"], **target, **body}
         new_target, tenant_id, valid = self._standalone(merged)
@@ -293,12 +360,25 @@ class DeploymentService:
     def _standalone(self, body: Any) -> tuple[Target, str | None, ValidTrigger]:
         if not isinstance(body, dict):
             raise ConfigError([{"field": "body", "message": "must be a JSON object"}])
-        workflow_id, template, tenant_id = body.get("workflow_id"), body.get("template"), body.get("tenant_id")
+        workflow_id, template, tenant_id = (
+            body.get("workflow_id"),
+            body.get("template"),
+            body.get("tenant_id"),
+        )
         if (workflow_id is None) == (template is None):
-            raise ConfigError([{"field": "workflow_id", "message": "give a target workflow_id or a template, not both"}])
+            raise ConfigError(
+                [
+                    {
+                        "field": "workflow_id",
+                        "message": "give a target workflow_id or a template, not both",
+                    }
+                ]
+            )
         if template is None:
             if not isinstance(workflow_id, str) or not workflow_id:
-                raise ConfigError([{"field": "workflow_id", "message": "must be a non-empty string"}])
+                raise ConfigError(
+                    [{"field": "workflow_id", "message": "must be a non-empty string"}]
+                )
             target = Target(workflow_id)
         else:
             found = self._template(template, tenant_id)
@@ -343,9 +423,13 @@ class DeploymentService:
         if len(set(keys)) < len(keys):
             subtype, key = next(k for k in keys if keys.count(k) > 1)
             raise _in_use(subtype, key, "is given to two triggers of this deploy")
-        query = select(TRIGGERS.c.trigger_subtype, TRIGGERS.c.index_key, TRIGGERS.c.workflow_id).where(
+        query = select(
+            TRIGGERS.c.trigger_subtype, TRIGGERS.c.index_key, TRIGGERS.c.workflow_id
+        ).where(
             TRIGGERS.c.deployment_status == DEPLOYED,
-            or_(*(and_(TRIGGERS.c.trigger_subtype == s, TRIGGERS.c.index_key == k) for s, k in keys)),
+            or_(
+                *(and_(TRIGGERS.c.trigger_subtype == s, TRIGGERS.c.index_key == k) for s, k in keys)
+            ),
         )
         if but is not None:
             query = query.where(TRIGGERS.c.id != but)
@@ -377,26 +461,42 @@ class DeploymentService:
                 created_at=now,
                 updated_at=now,
             )
-            .on_conflict_do_update(index_elements=["workflow_id"], set_={"status": status, "updated_at": now})
+            .on_conflict_do_update(
+                index_elements=["workflow_id"], set_={"status": status, "updated_at": now}
+            )
         )
         with self._db.engine.begin() as conn:
             conn.execute(upsert)
 
     @staticmethod
     def _retire(conn: Connection, workflow_id: str, revision: int) -> list[str]:
-        active = (TRIGGERS.c.workflow_id == workflow_id) & (TRIGGERS.c.deployment_status == DEPLOYED) & (
-            TRIGGERS.c.origin == "deployment"
+        active = (
+            (TRIGGERS.c.workflow_id == workflow_id)
+            & (TRIGGERS.c.deployment_status == DEPLOYED)
+            & (TRIGGERS.c.origin == "deployment")
         )
-        ids = list(conn.execute(select(TRIGGERS.c.id).where(active)).scalars())
+        ids: list[str] = list(conn.execute(select(TRIGGERS.c.id).where(active)).scalars())
         if ids:
             conn.execute(
-                update(TRIGGERS).where(TRIGGERS.c.id.in_(ids)).values(deployment_status=UNDEPLOYED, revision=revision, updated_at=utcnow())
+                update(TRIGGERS)
+                .where(TRIGGERS.c.id.in_(ids))
+                .values(deployment_status=UNDEPLOYED, revision=revision, updated_at=utcnow())
             )
         return ids
 
     @staticmethod
-    def _record(conn: Connection, workflow_id: str, action: str, status: str, detail: dict[str, Any]) -> None:
-        conn.execute(insert(HISTORY).values(workflow_id=workflow_id, action=action, status=status, detail=detail, created_at=utcnow()))
+    def _record(
+        conn: Connection, workflow_id: str, action: str, status: str, detail: dict[str, Any]
+    ) -> None:
+        conn.execute(
+            insert(HISTORY).values(
+                workflow_id=workflow_id,
+                action=action,
+                status=status,
+                detail=detail,
+                created_at=utcnow(),
+            )
+        )
 
     @staticmethod
     def _query(conn: Connection, **filters: str | None) -> list[dict[str, Any]]:
@@ -406,7 +506,9 @@ class DeploymentService:
             if value is not None:
                 column = columns[name] if name in columns else TRIGGERS.c[name]
                 query = query.where(column == value)
-        return [_trigger_view(r) for r in conn.execute(query.order_by(TRIGGERS.c.created_at)).mappings()]
+        return [
+            _trigger_view(r) for r in conn.execute(query.order_by(TRIGGERS.c.created_at)).mappings()
+        ]
 
 
 def _trigger_view(row: RowMapping) -> dict[str, Any]:

@@ -210,7 +210,9 @@ class Dispatcher:
             )
             self._metrics.dispatched(o.status)
             if o.status in ("failed", "dead"):
-                log.warning("dispatch %s attempt %d %s: %s", o.job.id, o.job.attempts, o.status, o.error)
+                log.warning(
+                    "dispatch %s attempt %d %s: %s", o.job.id, o.job.attempts, o.status, o.error
+                )
         self._writer.record(params)
 
     def _claim(self, limit: int) -> list[Any]:
@@ -230,7 +232,9 @@ class Dispatcher:
         stmt = (
             update(D)
             .where(D.c.id.in_(ids.scalar_subquery()))
-            .values(status="delivering", locked_until=lease, attempts=D.c.attempts + 1, updated_at=now)
+            .values(
+                status="delivering", locked_until=lease, attempts=D.c.attempts + 1, updated_at=now
+            )
             .returning(*D.c)
         )
         with self._db.engine.begin() as conn:
@@ -240,7 +244,9 @@ class Dispatcher:
         """SQLite has one gateway process: what it was delivering when it died is due now."""
         with self._db.engine.begin() as conn:
             conn.execute(
-                update(D).where(D.c.status == "delivering").values(status="pending", locked_until=None)
+                update(D)
+                .where(D.c.status == "delivering")
+                .values(status="pending", locked_until=None)
             )
 
     async def _deliver(self, job: DispatchJob) -> Outcome:
@@ -280,7 +286,9 @@ class Dispatcher:
                 )
                 return Outcome(job, "delivered", latest.execution_id)
             if job.mode == "resume_only":
-                return Outcome(job, "skipped", error="no paused run to resume (on_fire: resume_only)")
+                return Outcome(
+                    job, "skipped", error="no paused run to resume (on_fire: resume_only)"
+                )
         execution_id = await engine.start(
             job.workflow_id,
             trigger_type=job.trigger_type,
@@ -293,7 +301,9 @@ class Dispatcher:
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: about base·2^(n-1), capped, times 0.5–1."""
         s = self._settings
-        delay = min(s.dispatch_backoff_max_seconds, s.dispatch_backoff_base_seconds * 2 ** (attempts - 1))
+        delay: float = min(
+            s.dispatch_backoff_max_seconds, s.dispatch_backoff_base_seconds * 2.0 ** (attempts - 1)
+        )
         return delay * random.uniform(0.5, 1.0)
 
 

@@ -52,7 +52,9 @@ def resume_with_kept(conn: Connection, wait: dict[str, Any], now: datetime) -> i
         )
         if taken.rowcount != 1:
             continue
-        key = f"resume:{wait['id']}:{event.event_id}" if wait["multi_use"] else f"resume:{wait['id']}"
+        key = (
+            f"resume:{wait['id']}:{event.event_id}" if wait["multi_use"] else f"resume:{wait['id']}"
+        )
         jobs.append(
             resume_job(
                 SimpleNamespace(**wait),

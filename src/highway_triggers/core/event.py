@@ -19,6 +19,9 @@ class Event:
     idempotency_key: str | None = None
     correlation_keys: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    dedup_window_seconds: float | None = None
+    """How long ``idempotency_key`` marks a redelivery; ``None``: the retention period
+    (``HIGHWAY_DELIVERY_RETENTION_HOURS``, which also bounds it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,11 +138,15 @@ async def handle_starlette_error(request: Request, exc: Exception) -> Response:
 
 async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
     """The client left while sending its body: nothing was done, nobody reads the answer."""
-    return error_response(HTTPError(400, "CLIENT_DISCONNECTED", "the client disconnected mid-request"))
+    return error_response(
+        HTTPError(400, "CLIENT_DISCONNECTED", "the client disconnected mid-request")
+    )
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
-    return error_response(HTTPError(500, "INTERNAL_ERROR", "the gateway failed to handle this request"))
+    return error_response(
+        HTTPError(500, "INTERNAL_ERROR", "the gateway failed to handle this request")
+    )
 
 
 class BodyLimit:

@@ -1,7 +1,7 @@
 """The in-memory trigger index: phase 1 as a dict lookup (DESIGN §8)."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from highway_triggers.core.trigger import BaseTrigger
 
@@ -60,7 +60,7 @@ class TriggerIndex:
         triggers = self._by_workflow.get(workflow_id, {}).values()
         return [t for t in triggers if subtype is None or t.subtype == subtype]
 
-    def __iter__(self) -> Iterable[BaseTrigger]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[BaseTrigger]:
         return (entry[0] for entry in list(self._by_id.values()))
 
     def __len__(self) -> int:

@@ -75,7 +75,7 @@ class TriggerManager:
                 query = query.where(TRIGGERS.c.revision > since)
             else:
                 query = query.where(TRIGGERS.c.deployment_status == ACTIVE)
-            return revision, list(conn.execute(query.order_by(TRIGGERS.c.revision)).all())
+            return revision, [*conn.execute(query.order_by(TRIGGERS.c.revision))]
 
     async def _activate(self, row: Row[Any]) -> None:
         if self._revision_of.get(row.id) == row.revision:

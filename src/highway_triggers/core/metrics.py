@@ -28,25 +28,31 @@ class Metrics:
         self._routed: Counter[tuple[str, str]] = Counter()
         self._latency: dict[str, list[int]] = {}
         """Per subtype: observations per bucket of ``LATENCY_BUCKETS``, then past the last."""
-        self._latency_sum: Counter[str] = Counter()
+        self._latency_sum: dict[str, float] = {}
         self._dispatched: Counter[str] = Counter()
         self.registry.register(_CountsCollector(self))
 
     def routed(self, subtype: str, seconds: float, result: RouteResult) -> None:
-        outcome = "duplicate" if result.duplicate else ("delivered" if result.delivered_to else "unmatched")
+        outcome = (
+            "duplicate"
+            if result.duplicate
+            else ("delivered" if result.delivered_to else "unmatched")
+        )
         self._routed[(subtype, outcome)] += 1
         buckets = self._latency.get(subtype)
         if buckets is None:
             buckets = self._latency[subtype] = [0] * (len(LATENCY_BUCKETS) + 1)
         buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
-        self._latency_sum[subtype] += seconds
+        self._latency_sum[subtype] = self._latency_sum.get(subtype, 0.0) + seconds
         if result.dispatch_ids:
             self._dispatched["written"] += len(result.dispatch_ids)
 
     def dispatched(self, status: str, count: int = 1) -> None:
         self._dispatched[status] += count
 
-    def watch_gauges(self, name: str, doc: str, label: str, read: Callable[[], dict[str, int]]) -> None:
+    def watch_gauges(
+        self, name: str, doc: str, label: str, read: Callable[[], dict[str, int]]
+    ) -> None:
         """A gauge computed at scrape time, e.g. active triggers per subtype."""
         self.registry.register(_GaugeCollector(name, doc, label, read))
 

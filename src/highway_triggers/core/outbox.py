@@ -80,7 +80,7 @@ class DispatchJob:
 
     @classmethod
     def from_row(cls, row: Any) -> DispatchJob:
-        return cls(**{name: getattr(row, name) for name in cls.__slots__})  # type: ignore[attr-defined]
+        return cls(**{name: getattr(row, name) for name in cls.__slots__})
 
 
 @dataclass(slots=True)
@@ -92,6 +92,8 @@ class Intake:
     payload: dict[str, Any]
     starts: Sequence[BaseTrigger]
     dedup_key: str | None = None
+    dedup_window: float | None = None
+    """Seconds a delivery counts as a duplicate; ``None``: the retention period."""
     tenant_id: str | None = None
     correlation_keys: tuple[str, ...] = ()
     tokens_only: bool = False
@@ -101,7 +103,7 @@ class Intake:
     """A fire: when a wait was resumed, the start is dropped."""
     claim: Callable[[Connection], bool] | None = None
     """Runs in the writer's transaction before this event's rows; ``False`` refuses it."""
-    future: asyncio.Future[RouteResult] = field(default=None)  # type: ignore[assignment]
+    future: asyncio.Future[RouteResult] = field(default=None)  # type: ignore[arg-type]  # set by submit
 
 
 class OutboxWriter:
@@ -254,7 +256,9 @@ class OutboxWriter:
                 )
             )
         if jobs:
-            cursor.executemany(sql.insert_dispatch, [self._insert_params(j, stamp, lease) for j in jobs])
+            cursor.executemany(
+                sql.insert_dispatch, [self._insert_params(j, stamp, lease) for j in jobs]
+            )
         if unmatched:
             cursor.executemany(sql.forget_delivery, unmatched)
         return results, jobs
@@ -301,26 +305,31 @@ class OutboxWriter:
         Inserting is cheap and a conflict is rare, so the rows are inserted blindly and
         only a batch that inserted fewer rows than it had is looked at row by row.
         """
-        first_by_key: dict[tuple[str, str], str] = {}
+        first_by_key: dict[tuple[str, str], Intake] = {}
         for intake in batch:
             if intake.dedup_key is not None:
-                first_by_key.setdefault((intake.subtype, intake.dedup_key), intake.event_id)
+                first_by_key.setdefault((intake.subtype, intake.dedup_key), intake)
         if not first_by_key:
             return set()
         # in key order: two replicas' batches that share keys lock them in the same order
         # (PostgreSQL would otherwise find a deadlock between them, e.g. cron slots)
         rows = [
-            (source, delivery_id, event_id, stamp)
-            for (source, delivery_id), event_id in sorted(first_by_key.items())
+            (source, delivery_id, intake.event_id, stamp)
+            for (source, delivery_id), intake in sorted(first_by_key.items())
         ]
         cursor.executemany(self.sql.insert_delivery, rows)
         if cursor.rowcount == len(rows):
-            return set(first_by_key.values())
+            return {intake.event_id for intake in first_by_key.values()}
         fresh = set()
-        for (source, delivery_id), event_id in first_by_key.items():
+        for (source, delivery_id), intake in first_by_key.items():
             owner = cursor.execute(self.sql.delivery_owner, (source, delivery_id)).fetchone()
-            if owner is not None and owner[0] == event_id:
-                fresh.add(event_id)
+            if owner is not None and owner[0] == intake.event_id:
+                fresh.add(intake.event_id)
+            elif intake.dedup_window is not None:  # a delivery older than its window is new
+                older_than = self.sql.timestamp(utcnow() - timedelta(seconds=intake.dedup_window))
+                renew = (intake.event_id, stamp, source, delivery_id, older_than)
+                if cursor.execute(self.sql.renew_delivery, renew).rowcount == 1:
+                    fresh.add(intake.event_id)
         return fresh
 
     def _resumes(self, cursor: Any, intake: Intake, stamp: Any) -> list[DispatchJob]:

@@ -40,8 +40,16 @@ class OutboxSQL:
             "INSERT INTO deliveries (source, delivery_id, event_id, received_at) "
             f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT DO NOTHING"
         )
-        self.delivery_owner = f"SELECT event_id FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
-        self.forget_delivery = f"DELETE FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
+        self.delivery_owner = (
+            f"SELECT event_id FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
+        )
+        self.renew_delivery = (
+            f"UPDATE deliveries SET event_id = {mark}, received_at = {mark} "
+            f"WHERE source = {mark} AND delivery_id = {mark} AND received_at < {mark}"
+        )
+        self.forget_delivery = (
+            f"DELETE FROM deliveries WHERE source = {mark} AND delivery_id = {mark}"
+        )
         self.consume_wait = (
             f"UPDATE waits SET consumed_at = {mark}, closed_reason = 'consumed' "
             f"WHERE id = {mark} AND consumed_at IS NULL"

@@ -46,7 +46,11 @@ class PluginInfo:
     @property
     def label(self) -> str:
         """The distribution, and the plugin's name when it differs."""
-        return self.distribution if self.name == self.distribution else f"{self.distribution} ({self.name})"
+        return (
+            self.distribution
+            if self.name == self.distribution
+            else f"{self.distribution} ({self.name})"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,7 +88,9 @@ class Plugins:
         answers = []
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
-                answers.append((impl.plugin_name, impl.function(**{a: kwargs[a] for a in impl.argnames})))
+                answers.append(
+                    (impl.plugin_name, impl.function(**{a: kwargs[a] for a in impl.argnames}))
+                )
             except Exception as exc:
                 self.fail(impl.plugin_name, hook_name, exc)
         return answers
@@ -134,7 +140,9 @@ def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
         pm.trace.root.setwriter(log.debug)
         pm.enable_tracing()
 
-    trigger_types = _collect(pm, infos, "highway_trigger_types", _trigger_type_names, "trigger_types")
+    trigger_types = _collect(
+        pm, infos, "highway_trigger_types", _trigger_type_names, "trigger_types"
+    )
     engines = _collect(pm, infos, "highway_engines", lambda result: list(result.items()), "engines")
     return Plugins(pm, list(infos.values()), trigger_types, engines)
 

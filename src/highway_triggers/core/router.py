@@ -55,6 +55,7 @@ class EventRouter:
             payload=event.payload,
             starts=self.match(event),
             dedup_key=event.idempotency_key,
+            dedup_window=event.dedup_window_seconds,
             tenant_id=event.tenant_id,
             correlation_keys=event.correlation_keys,
             tokens_only=tokens_only,
@@ -100,6 +101,7 @@ class EventRouter:
         idempotency_key: str | None = None,
         correlation_key: str | None = None,
         claim: Callable[[Connection], bool] | None = None,
+        dedup_window_seconds: float | None = None,
     ) -> RouteResult:
         """A trigger's own occurrence: resume the wait it correlates with, else start."""
         began = perf_counter()
@@ -109,6 +111,7 @@ class EventRouter:
             payload=data,
             starts=[trigger],
             dedup_key=idempotency_key,
+            dedup_window=dedup_window_seconds,
             tenant_id=trigger.tenant_id,
             correlation_keys=(correlation_key,) if correlation_key else (),
             exclusive=True,

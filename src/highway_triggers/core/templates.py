@@ -49,8 +49,6 @@ class TemplateSpec(RequestBody):
     description: Annotated[str, StringConstraints(max_length=4000)] | None = None
 
 
-
-
 def workflow_id_of(template: dict[str, Any]) -> str:
     """The workflow a template starts: ``workflow_definition["id"]``, else the template's name."""
     given = template["workflow_definition"].get("id")

@@ -27,11 +27,17 @@ class TenantService:
         self, tenant_id: str, rate_limit_per_second: float | None = None, burst: int | None = None
     ) -> str:
         if not TENANT_ID.match(tenant_id):
-            raise HTTPError(422, "VALIDATION_ERROR", "tenant_id: letters, digits and _.:- only, at most 128")
+            raise HTTPError(
+                422, "VALIDATION_ERROR", "tenant_id: letters, digits and _.:- only, at most 128"
+            )
         secret = secrets.token_urlsafe(32)
         with self._db.engine.begin() as conn:
-            if conn.execute(select(TENANTS.c.tenant_id).where(TENANTS.c.tenant_id == tenant_id)).first():
-                raise HTTPError(409, "TENANT_EXISTS", f"tenant {tenant_id!r} exists; rotate its secret instead")
+            if conn.execute(
+                select(TENANTS.c.tenant_id).where(TENANTS.c.tenant_id == tenant_id)
+            ).first():
+                raise HTTPError(
+                    409, "TENANT_EXISTS", f"tenant {tenant_id!r} exists; rotate its secret instead"
+                )
             conn.execute(
                 insert(TENANTS).values(
                     tenant_id=tenant_id,

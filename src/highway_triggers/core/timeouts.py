@@ -96,5 +96,7 @@ class WaitTimeouts:
                 for wait in conn.execute(close).all()
             ]
             if jobs:
-                conn.execute(insert(DISPATCHES), dispatch_rows(jobs, now, leased_until=now + self._lease))
+                conn.execute(
+                    insert(DISPATCHES), dispatch_rows(jobs, now, leased_until=now + self._lease)
+                )
         return jobs

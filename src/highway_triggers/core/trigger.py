@@ -94,6 +94,7 @@ class BaseTrigger:
         idempotency_key: str | None = None,
         correlation_key: str | None = None,
         claim: Callable[[Connection], bool] | None = None,
+        dedup_window_seconds: float | None = None,
     ) -> RouteResult:
         """Report an occurrence this trigger observed itself.
 
@@ -102,6 +103,8 @@ class BaseTrigger:
         same transaction first (e.g. insert a unique slot row with ``ON CONFLICT DO
         NOTHING``); when it returns ``False`` nothing is written and the result is
         ``refused``. It must not raise for an expected refusal: that fails the batch.
+        ``dedup_window_seconds`` shortens how long ``idempotency_key`` marks a redelivery
+        (default: ``HIGHWAY_DELIVERY_RETENTION_HOURS``).
         """
         return await self.gateway.router.fire(
             self,
@@ -109,6 +112,7 @@ class BaseTrigger:
             idempotency_key=idempotency_key,
             correlation_key=correlation_key,
             claim=claim,
+            dedup_window_seconds=dedup_window_seconds,
         )
 
     def __repr__(self) -> str:

@@ -48,13 +48,11 @@ class WaitRequest(RequestBody):
     payload_schema: JsonSchema | None = Field(default=None, alias="schema")
     idempotency_key: Text | None = None
 
-
     @model_validator(mode="after")
     def _one_key(self) -> WaitRequest:
         if (self.correlation_key is None) == (self.token is None):
             raise ValueError("give exactly one of correlation_key or token")
         return self
-
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -167,7 +165,7 @@ class WaitService:
             conn.execute(insert(WAITS).values(**values))
             if request.correlation_key is not None and resume_with_kept(conn, values, now):
                 if not request.multi_use:
-                    closed = {"consumed_at": now, "closed_reason": "consumed"}
+                    closed: dict[str, Any] = {"consumed_at": now, "closed_reason": "consumed"}
                     conn.execute(update(WAITS).where(WAITS.c.id == values["id"]).values(**closed))
                     values.update(closed)
         return self.view(SimpleNamespace(**values)), True

@@ -54,11 +54,15 @@ class Checkpointer:
         self._path = path
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="highway-sqlite-checkpoint", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="highway-sqlite-checkpoint", daemon=True
+        )
         self._thread.start()
 
     def _run(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            self._path, isolation_level=None, check_same_thread=False, timeout=30
+        )
         try:
             while not self._stop.wait(self._interval):
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
@@ -90,7 +94,7 @@ class Database:
             _configure_sqlite(self.engine)
             database = self.engine.url.database
             in_memory = not database or database == ":memory:"
-            self._checkpointer = None if in_memory else Checkpointer(database)
+            self._checkpointer = None if in_memory or database is None else Checkpointer(database)
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self._checkpointer = None

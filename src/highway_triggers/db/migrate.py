@@ -57,9 +57,13 @@ def pending(database: Database, plugin_locations: PluginLocations = ()) -> set[s
                 connection, opts={"version_table": config.attributes["version_table"]}
             )
             current = set(context.get_current_heads())
-            missing |= {h for h in script.get_heads() if h not in current and not _below(script, h, current)}
+            missing |= {
+                h for h in script.get_heads() if h not in current and not _below(script, h, current)
+            }
     return missing
 
 
 def _below(script: ScriptDirectory, head: str, current: set[str]) -> bool:
-    return any(head in {r.revision for r in script.iterate_revisions(rev, "base")} for rev in current)
+    return any(
+        head in {r.revision for r in script.iterate_revisions(rev, "base")} for rev in current
+    )

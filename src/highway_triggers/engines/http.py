@@ -57,7 +57,9 @@ class HttpEngine(EngineAdapter):
         idempotency_key: str,
     ) -> None:
         body = {"resume_data": resume_data, "interaction_id": interaction_id}
-        await self._call("POST", f"/v2/executions/{execution_id}/resume", idempotency_key, json=body)
+        await self._call(
+            "POST", f"/v2/executions/{execution_id}/resume", idempotency_key, json=body
+        )
 
     async def paused_runs(
         self, workflow_id: str, *, tenant_id: str | None, idempotency_key: str

@@ -15,7 +15,9 @@ class ScaffoldError(Exception):
 def scaffold(name: str, target: Path) -> Path:
     """Write the plugin ``name`` (a distribution name, e.g. ``acme-triggers``) into ``target``."""
     if not NAME.match(name):
-        raise ScaffoldError("NAME must be lower-case letters, digits and dashes, e.g. acme-triggers")
+        raise ScaffoldError(
+            "NAME must be lower-case letters, digits and dashes, e.g. acme-triggers"
+        )
     if target.exists() and any(target.iterdir()):
         raise ScaffoldError(f"{target} exists and is not empty")
     package = name.replace("-", "_")

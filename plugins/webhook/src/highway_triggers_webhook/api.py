@@ -77,7 +77,9 @@ class WebhookApi:
         key = _dedup_key(request, config, path)
 
         async def start(payload: dict[str, Any]) -> RouteResult:
-            return await trigger.fire(payload, idempotency_key=key)
+            return await trigger.fire(
+                payload, idempotency_key=key, dedup_window_seconds=config.dedup_retention_seconds
+            )
 
         return await self._deliver({**data, "webhook_path": path}, config, start)
 
@@ -112,6 +114,7 @@ class WebhookApi:
                 payload=payload,
                 idempotency_key=key,
                 correlation_keys=(registration.token,),
+                dedup_window_seconds=registration.options.dedup_retention_seconds,
             )
             result = await self._gateway.router.route(event, tokens_only=True)
             if not result.duplicate and result.delivered_to == 0:

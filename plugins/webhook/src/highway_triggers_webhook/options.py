@@ -57,7 +57,10 @@ class WebhookOptions(BaseModel):
     """Larger bodies are refused with 413 (``HIGHWAY_MAX_BODY_BYTES`` caps every route)."""
     dedup_header: HeaderName | None = None
     """A delivery id header (``webhook-id``, ``Idempotency-Key``): a redelivery within
-    ``HIGHWAY_DELIVERY_RETENTION_HOURS`` is answered as a duplicate and starts nothing."""
+    ``dedup_retention_seconds`` is answered as a duplicate and starts nothing."""
+    dedup_retention_seconds: float | None = Field(default=None, gt=0)
+    """How long a delivery id is remembered; default and upper bound
+    ``HIGHWAY_DELIVERY_RETENTION_HOURS`` (72 h), after which old ids are pruned."""
     response: Literal["accepted", "wait"] | Answer = "accepted"
     """``accepted`` (202 and the contract's body), a static answer, or ``wait``: hold the
     request until the run answers it, at most ``response_timeout_seconds``, else 202."""
