@@ -265,10 +265,13 @@ class RunningGateway:
 
 
 @contextmanager
-def running_gateway(settings: Settings) -> Iterator[RunningGateway]:
+def running_gateway(
+    settings: Settings | None = None, *, gateway: Any = None
+) -> Iterator[RunningGateway]:
+    """Serve a gateway made from ``settings``, or the given (not yet started) ``gateway``."""
     from highway_triggers.app import create_app
 
-    app = create_app(settings)
+    app = create_app(settings, gateway)
     running = RunningGateway(ServerThread(app).start(), app)
     try:
         yield running

@@ -20,11 +20,10 @@ from highway_triggers_cron.config import CronConfig
 from highway_triggers_cron.service import scheduler_of
 from sqlalchemy import insert
 
-from highway_triggers.app import create_app
 from highway_triggers.db.database import Database
 from highway_triggers.gateway import Gateway
 from highway_triggers.settings import Settings
-from highway_triggers.testing import RunningGateway, ServerThread, gateway_settings, wait_until
+from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway, wait_until
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -76,14 +75,8 @@ def gateway_at(settings: Settings, clock: Callable[[], datetime]) -> Iterator[Ru
     """A served gateway whose scheduler believes it is ``clock()`` (APScheduler runs on)."""
     gateway = Gateway(settings)
     scheduler_of(gateway).clock = clock
-    app = create_app(gateway=gateway)
-    running = RunningGateway(ServerThread(app).start(), app)
-    try:
+    with running_gateway(gateway=gateway) as running:
         yield running
-    finally:
-        for client in running.clients:
-            client.close()
-        running.server.stop()
 
 
 def started(running: RunningGateway) -> list[dict[str, Any]]:
