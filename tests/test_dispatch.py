@@ -162,6 +162,36 @@ def test_each_fire_is_its_own_dispatch(
     assert sorted(c.body["trigger_data"]["n"] for c in fake.starts()) == list(range(5))
 
 
+def test_a_slow_engine_gets_deliveries_in_parallel(
+    start_gateway: StartGateway, engine: tuple[FakeEngine, str]
+) -> None:
+    """One event starting eight workflows commits eight dispatches at once; the commit
+    wakes one dispatcher worker, and each worker that takes a job wakes the next, so
+    eight starts to an engine that takes 0.5 s each overlap (one by one: 4 s)."""
+    fake, _ = engine
+    fake.delay = 0.5
+    running = start_gateway()
+    client = running.client()
+    for n in range(8):
+        trigger = {"type": "EVENT", "config": {"event_type": "ping"}}
+        deployed = client.post(
+            f"/api/v1/deployment/workflows/wf-{n}/deploy",
+            json={"tenant_id": TENANT, "triggers": [trigger]},
+        )
+        assert deployed.status_code == 200, deployed.text
+    began = time.monotonic()
+    result = running.run(running.gateway.router.emit("ping", {}, tenant_id=TENANT))
+    assert result.started == 8
+
+    def delivered() -> int:
+        listed = client.get("/api/v1/dispatches", params={"status": "delivered"}).json()
+        return sum(d["dispatch_id"] in result.dispatch_ids for d in listed["dispatches"])
+
+    wait_until(lambda: delivered() == 8)
+    assert time.monotonic() - began < 2.5
+    assert len(fake.starts()) == 8
+
+
 # 2. engine down: retries with the same key, one accepted start once it is back
 
 

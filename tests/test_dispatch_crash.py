@@ -17,6 +17,7 @@ from highway_triggers.testing import (
     ADMIN_TOKEN,
     GatewayProcess,
     free_port,
+    gateway_env,
     running_engine,
     wait_until,
 )
@@ -47,23 +48,19 @@ def test_kill_between_commit_and_delivery_delivers_once_after_restart(
     database_url: str, tmp_path: Path
 ) -> None:
     engine_port = free_port()
-    env = {
-        "HIGHWAY_DATABASE_URL": database_url,
-        "HIGHWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "HIGHWAY_SECRET_KEY": "crash-test-secret-key",
-        "HIGHWAY_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
-        "HIGHWAY_ENGINE": "http",
-        "HIGHWAY_ENGINE_URL": f"http://127.0.0.1:{engine_port}",
-        "HIGHWAY_ENGINE_TIMEOUT_SECONDS": "0.5",
-        "HIGHWAY_DISPATCH_BACKOFF_BASE_SECONDS": "0.05",
-        "HIGHWAY_DISPATCH_BACKOFF_MAX_SECONDS": "0.3",
-        "HIGHWAY_DISPATCH_POLL_SECONDS": "0.05",
-        "HIGHWAY_DISPATCH_MAX_ATTEMPTS": "1000",
-        # a row killed mid-delivery is claimed again once its lease ends
-        "HIGHWAY_DISPATCH_LEASE_SECONDS": "1",
-        "HIGHWAY_AUTO_MIGRATE": "true",
-        "HIGHWAY_LOG_LEVEL": "warning",
-    }
+    env = gateway_env(
+        database_url,
+        tmp_path,
+        engine="http",
+        engine_url=f"http://127.0.0.1:{engine_port}",
+        engine_timeout_seconds=0.5,
+        dispatch_backoff_base_seconds=0.05,
+        dispatch_backoff_max_seconds=0.3,
+        dispatch_poll_seconds=0.05,
+        dispatch_max_attempts=1000,
+        dispatch_lease_seconds=1,  # a row killed mid-delivery is claimed again once it ends
+        auto_migrate="true",
+    )
     log_path = tmp_path / "gateway.log"
 
     first = GatewayProcess(env, log_path).start()

@@ -24,6 +24,7 @@ from highway_triggers.testing import (
     FakeEngine,
     GatewayProcess,
     ServerThread,
+    gateway_env,
     wait_until,
 )
 
@@ -89,21 +90,18 @@ def test_two_dispatchers_deliver_every_dispatch_exactly_once(
     server = ServerThread(log).start()
     engine_url = server.url
     try:
-        base_env = {
-            "HIGHWAY_DATABASE_URL": postgres_url,
-            "HIGHWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-            "HIGHWAY_SECRET_KEY": "replica-test-secret-key",
-            "HIGHWAY_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
-            "HIGHWAY_ENGINE": "http",
-            "HIGHWAY_ENGINE_URL": engine_url,
+        base_env = gateway_env(
+            postgres_url,
+            tmp_path,
+            engine="http",
+            engine_url=engine_url,
             # a failed row waits 1.5-3 s: the backlog both replicas then race for
-            "HIGHWAY_DISPATCH_BACKOFF_BASE_SECONDS": "3",
-            "HIGHWAY_DISPATCH_BACKOFF_MAX_SECONDS": "3",
-            "HIGHWAY_DISPATCH_MAX_ATTEMPTS": "100",
-            "HIGHWAY_DISPATCH_POLL_SECONDS": "0.05",
-            "HIGHWAY_RECONCILE_INTERVAL_SECONDS": "0.2",
-            "HIGHWAY_LOG_LEVEL": "warning",
-        }
+            dispatch_backoff_base_seconds=3,
+            dispatch_backoff_max_seconds=3,
+            dispatch_max_attempts=100,
+            dispatch_poll_seconds=0.05,
+            reconcile_interval_seconds=0.2,
+        )
         a = GatewayProcess(
             {**base_env, "HIGHWAY_AUTO_MIGRATE": "true", "HIGHWAY_ENGINE_TOKEN": "token-a"},
             tmp_path / "a.log",

@@ -101,7 +101,7 @@ class FakeEngine:
 
     ``fail_with`` makes every call answer that status (an engine that is down or
     broken); ``paused`` lists the runs the paused-runs query returns per workflow;
-    ``delay`` makes every resume take that long (a slow engine).
+    ``delay`` makes every start and resume take that long (a slow engine).
     """
 
     calls: list[EngineCall] = field(default_factory=list)
@@ -156,6 +156,8 @@ class FakeEngine:
         call = await self._record(request)
         if isinstance(call, Response):
             return call
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self._lock:
             key = call.idempotency_key or uuid.uuid4().hex
             execution_id = self._executions.setdefault(key, f"exec-{uuid.uuid4().hex[:12]}")
@@ -234,6 +236,21 @@ def gateway_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Sett
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def gateway_env(database_url: str, tmp_path: Any, **settings: Any) -> dict[str, str]:
+    """Environment for a ``serve`` process (:class:`GatewayProcess`): the database, a known
+    admin token and secret key, warnings only; ``settings`` by name, e.g.
+    ``engine_url="http://…"`` for ``HIGHWAY_ENGINE_URL``."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "admin_token": ADMIN_TOKEN,
+        "secret_key": "test-secret-key",
+        "secret_key_file": str(tmp_path / "secret-key"),
+        "log_level": "warning",
+        **settings,
+    }
+    return {f"HIGHWAY_{name.upper()}": str(value) for name, value in values.items()}
 
 
 @dataclass

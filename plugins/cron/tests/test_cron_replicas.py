@@ -25,6 +25,7 @@ from highway_triggers.testing import (
     ADMIN_TOKEN,
     FakeEngine,
     GatewayProcess,
+    gateway_env,
     running_engine,
     wait_until,
 )
@@ -57,18 +58,14 @@ def replicas(
     postgres_url: str, tmp_path: Path, bytecode_env: dict[str, str]
 ) -> Iterator[tuple[list[Replica], FakeEngine]]:
     with running_engine() as (engine, engine_url):
-        env = {
-            **bytecode_env,
-            "HIGHWAY_DATABASE_URL": postgres_url,
-            "HIGHWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-            "HIGHWAY_SECRET_KEY": "replica-test-secret-key",
-            "HIGHWAY_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
-            "HIGHWAY_ENGINE": "http",
-            "HIGHWAY_ENGINE_URL": engine_url,
-            "HIGHWAY_ENGINE_TIMEOUT_SECONDS": "1",
-            "HIGHWAY_DISPATCH_LEASE_SECONDS": "2",  # a killed replica's leased rows come back soon
-            "HIGHWAY_LOG_LEVEL": "warning",
-        }
+        env = bytecode_env | gateway_env(
+            postgres_url,
+            tmp_path,
+            engine="http",
+            engine_url=engine_url,
+            engine_timeout_seconds=1,
+            dispatch_lease_seconds=2,  # a killed replica's leased rows come back soon
+        )
         first = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "true"}, tmp_path / "a.log").start()
         others = [
             GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "false"}, tmp_path / f"{name}.log")

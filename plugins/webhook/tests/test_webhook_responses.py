@@ -16,6 +16,7 @@ from highway_triggers.testing import (
     ADMIN_TOKEN,
     EngineCall,
     GatewayProcess,
+    gateway_env,
     running_engine,
     wait_until,
 )
@@ -103,16 +104,9 @@ def test_the_answer_reaches_the_replica_that_holds_the_request(
 ) -> None:
     """Two gateway processes on one database: the request waits on A, the run answers on
     B. Polls run every 5 s here, so an answer within a second came by NOTIFY."""
-    env = {
-        **bytecode_env,
-        "HIGHWAY_DATABASE_URL": postgres_url,
-        "HIGHWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "HIGHWAY_SECRET_KEY": "replica-test-secret-key",
-        "HIGHWAY_SECRET_KEY_FILE": str(tmp_path / "secret-key"),
-        "HIGHWAY_ENGINE": "http",
-        "HIGHWAY_RECONCILE_INTERVAL_SECONDS": "5",
-        "HIGHWAY_LOG_LEVEL": "warning",
-    }
+    env = bytecode_env | gateway_env(
+        postgres_url, tmp_path, engine="http", reconcile_interval_seconds=5
+    )
     with running_engine() as (engine, engine_url):
         env["HIGHWAY_ENGINE_URL"] = engine_url
         a = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "true"}, tmp_path / "a.log")

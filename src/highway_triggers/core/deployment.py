@@ -186,13 +186,7 @@ class DeploymentService:
                 self._deploy(conn, workflow_id, tenant_id, body, valid)
         except (ConfigError, HTTPError) as exc:
             errors = exc.errors if isinstance(exc, ConfigError) else [{"message": exc.message}]
-            with self._db.engine.begin() as conn:
-                self._record(conn, workflow_id, "deploy", FAILED, {"errors": errors})
-                conn.execute(
-                    update(DEPLOYMENTS)
-                    .where(DEPLOYMENTS.c.workflow_id == workflow_id)
-                    .values(status=FAILED, updated_at=utcnow())
-                )
+            self.mark_failed(workflow_id, errors, action="deploy")
             raise
         return self.status(workflow_id)  # type: ignore[return-value]
 
@@ -280,10 +274,11 @@ class DeploymentService:
             ],
         }
 
-    def mark_failed(self, workflow_id: str, errors: dict[str, str]) -> None:
-        """Record that triggers committed by a deploy failed to start on this replica."""
+    def mark_failed(self, workflow_id: str, errors: Any, action: str = "start") -> None:
+        """Record that a deploy failed: refused (``deploy``), or its triggers, committed,
+        failed to start on this replica (``start``)."""
         with self._db.engine.begin() as conn:
-            self._record(conn, workflow_id, "start", FAILED, {"errors": errors})
+            self._record(conn, workflow_id, action, FAILED, {"errors": errors})
             conn.execute(
                 update(DEPLOYMENTS)
                 .where(DEPLOYMENTS.c.workflow_id == workflow_id)

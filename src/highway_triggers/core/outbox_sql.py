@@ -12,6 +12,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from highway_triggers.db.columns import driver_timestamp
+
 DISPATCH_COLUMNS = (
     "id", "kind", "mode", "workflow_id", "execution_id", "trigger_id", "wait_id", "tenant_id",
     "trigger_type", "event_id", "payload", "idempotency_key", "status", "attempts",
@@ -74,9 +76,7 @@ class OutboxSQL:
 
     def timestamp(self, value: datetime | None) -> Any:
         """A UTC timestamp as the column stores it (naive text on SQLite)."""
-        if value is None or self.postgres:
-            return value
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return None if value is None else driver_timestamp(value, self.postgres)
 
     @staticmethod
     def json(value: Any) -> str:

@@ -32,5 +32,13 @@ class UtcDateTime(TypeDecorator[datetime]):
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def driver_timestamp(value: datetime, postgres: bool) -> Any:
+    """A UTC timestamp as a :class:`UtcDateTime` column stores it, for plain driver SQL:
+    the aware value on PostgreSQL, naive UTC text on SQLite."""
+    if postgres:
+        return value
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)

@@ -4,12 +4,11 @@ it fires, in the same transaction as the fire's dispatch rows."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import Column, Connection, Index, MetaData, String, Table, delete, func, select
 
-from highway_triggers.db.columns import UtcDateTime, utcnow
+from highway_triggers.db.columns import UtcDateTime, driver_timestamp, utcnow
 from highway_triggers.db.models import TriggerRow
 
 CLAIMS = Table(
@@ -45,12 +44,6 @@ class ClaimSQL:
             "ON CONFLICT DO NOTHING"
         )
 
-    def timestamp(self, value: datetime) -> Any:
-        """A UTC timestamp as the column stores it (naive text on SQLite)."""
-        if self.postgres:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-
 
 @dataclass(slots=True)
 class SlotClaim:
@@ -67,8 +60,8 @@ class SlotClaim:
         sql = self.sql
         params = (
             self.trigger_id,
-            sql.timestamp(self.slot),
-            sql.timestamp(utcnow()),
+            driver_timestamp(self.slot, sql.postgres),
+            driver_timestamp(utcnow(), sql.postgres),
             self.trigger_id,
             self.revision,
         )
