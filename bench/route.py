@@ -283,6 +283,7 @@ def gateway_run(n: int, seconds: int, runs: int, bare_url: str, workdir: Path) -
         stop(process)
     ratio, ceiling, result = sorted(pairs, key=lambda p: p[0])[len(pairs) // 2]
     result.update(
+        pairs=" ".join(f"{p[0]:.2f}" for p in pairs),
         ratio=ratio, bare_rps=ceiling["rps"], bare_p50_ms=ceiling["p50_ms"],
         bare_p99_ms=ceiling["p99_ms"], seed_s=seeded, restore_s=restore,
         startup_s=startup, match_us=match_us,
@@ -298,7 +299,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sizes", default="1000,1000000")
     parser.add_argument(
-        "--runs", type=int, default=3, help="alternating bare/gateway pairs per size"
+        "--runs", type=int, default=5, help="alternating bare/gateway pairs per size"
     )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -324,7 +325,7 @@ def main() -> None:
                     f"  p99 {r['bare_p99_ms']:.2f} ms\n"
                     f"  gateway ingress         {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms"
                     f"  p99 {r['p99_ms']:.2f} ms  non-2xx {r['errors']:.0f}\n"
-                    f"  ratio to bare {r['ratio']:.2f} | routing (phases 1+2) {r['match_us']:.2f} µs/event"
+                    f"  ratio to bare {r['ratio']:.2f} (pairs in order: {r['pairs']}) | routing (phases 1+2) {r['match_us']:.2f} µs/event"
                     f" | restore {r['restore_s']:.1f} s, start-up {r['startup_s']:.1f} s"
                 )
         finally:

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import insert, select
 
+from highway_triggers.core.event import RouteResult
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.models import Wait
 from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway, wait_until
@@ -636,3 +638,33 @@ def test_system_event_raised_inside_the_gateway(gateway: RunningGateway) -> None
     other = gateway.run(router.emit("approval_pending", {"kind": "expense-43"}, tenant_id="globex"))
     assert other.delivered_to == 0  # EVENT triggers start for their own tenant only
     assert [d["workflow_id"] for d in dispatches(gateway)] == ["wf-notify"]
+
+
+def test_events_read_in_one_loop_pass_share_one_commit(
+    gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer lets the loop run before it cuts a batch: requests read together, whose
+    handlers reach the writer a pass later, join one commit instead of two."""
+    deploy_event(gateway, "wf-burst", "acme", "burst")
+    writer, router = gateway.gateway.writer, gateway.gateway.router
+    batches: list[int] = []
+    write_batch = writer._write_batch
+
+    def counting(batch: list[Any], outcomes: list[Any]) -> Any:
+        if batch:
+            batches.append(len(batch))
+        return write_batch(batch, outcomes)
+
+    monkeypatch.setattr(writer, "_write_batch", counting)
+
+    async def read_then_submit(i: int) -> RouteResult:
+        await asyncio.sleep(0)  # read in this pass of the loop, handled in the next
+        return await router.emit("burst", {"i": i}, tenant_id="acme")
+
+    async def burst() -> list[RouteResult]:
+        first = router.emit("burst", {"i": 0}, tenant_id="acme")
+        return await asyncio.gather(first, *(read_then_submit(i) for i in range(1, 20)))
+
+    results = gateway.run(burst())
+    assert [r.started for r in results] == [1] * 20
+    assert batches == [20]

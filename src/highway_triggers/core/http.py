@@ -161,9 +161,13 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
-                response = error_response(payload_too_large(self.max_bytes))
-                await response(scope, receive, send)
+            if name == b"content-length" and value.isdigit():
+                if int(value) > self.max_bytes:
+                    response = error_response(payload_too_large(self.max_bytes))
+                    await response(scope, receive, send)
+                    return
+                # the server frames the body by its Content-Length: it cannot grow past it
+                await self.app(scope, receive, send)
                 return
         seen = 0
 

@@ -40,6 +40,8 @@ DELIVERIES: Table = Delivery.__table__  # type: ignore[attr-defined]
 DISPATCHES: Table = Dispatch.__table__  # type: ignore[attr-defined]
 WAITS: Table = Wait.__table__  # type: ignore[attr-defined]
 EARLY_EVENTS: Table = EarlyEvent.__table__  # type: ignore[attr-defined]
+GATHER_PASSES = 2
+"""Event-loop passes the writer yields before it cuts a batch (see ``_gather``)."""
 
 
 def new_id() -> str:
@@ -128,13 +130,15 @@ class OutboxWriter:
         self._outcomes: list[tuple[Any, ...]] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._conn: Connection | None = None
         """The writer's own connection, kept between batches (a pool checkout per batch
         costs as much as the batch's statements)."""
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="highway-outbox-writer")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="highway-outbox-writer")
 
     async def stop(self) -> None:
         """Write what is queued, then stop."""
@@ -147,9 +151,11 @@ class OutboxWriter:
 
     async def submit(self, intake: Intake) -> RouteResult:
         """Queue ``intake`` and wait until its rows are committed."""
-        if self._closing:
-            raise RuntimeError("the gateway is shutting down")
-        intake.future = asyncio.get_running_loop().create_future()
+        if self._closing or self._loop is None:
+            raise RuntimeError("the gateway is not running")
+        # the loop kept from start(): asyncio.get_running_loop() makes a getpid() system
+        # call on Python 3.11, a measurable cost once per request
+        intake.future = self._loop.create_future()
         self._pending.append(intake)
         self._wakeup.set()
         return await intake.future
@@ -167,6 +173,7 @@ class OutboxWriter:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
+            await self._gather()
             count = min(self._max_batch, len(self._pending))
             batch = [self._pending.popleft() for _ in range(count)]
             outcomes, self._outcomes = self._outcomes, []
@@ -184,6 +191,17 @@ class OutboxWriter:
                     intake.future.set_result(result)
             if jobs:
                 self._on_commit(jobs)
+
+    async def _gather(self) -> None:
+        """Let the requests already read reach the queue before the batch is cut.
+
+        A request read from its socket in one pass of the event loop submits in the
+        next; yielding ``GATHER_PASSES`` passes lets every connection with data waiting
+        join this commit instead of the next one (batches under load roughly double,
+        and each event's share of the commit halves). Idle, it costs two loop passes.
+        """
+        for _ in range(GATHER_PASSES):
+            await asyncio.sleep(0)
 
     def _write_batch(
         self, batch: list[Intake], outcomes: list[tuple[Any, ...]]

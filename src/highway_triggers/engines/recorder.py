@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,16 +24,23 @@ class RecordedCall:
     at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
+RECENT_CALLS = 10_000
+"""Calls the recorder keeps in memory (the newest); the dispatch rows are the full record."""
+REMEMBERED_KEYS = 100_000
+"""Idempotency keys the recorder remembers (the newest) to answer a redelivery alike."""
+
+
 class RecorderEngine(EngineAdapter):
-    """Records calls in memory; the dispatch rows keep the durable record.
+    """Records the newest calls in memory; the dispatch rows keep the durable record.
 
     Starts are idempotent by key, as a real engine's would be, so a redelivery
-    returns the first execution id.
+    returns the first execution id. Memory stays bounded: a long-running gateway
+    keeps the last :data:`RECENT_CALLS` calls and :data:`REMEMBERED_KEYS` keys.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.calls: list[RecordedCall] = []
+        self.calls: deque[RecordedCall] = deque(maxlen=RECENT_CALLS)
         self._by_key: dict[str, str] = {}
 
     async def start(
@@ -46,7 +54,7 @@ class RecorderEngine(EngineAdapter):
     ) -> str:
         if idempotency_key in self._by_key:
             return self._by_key[idempotency_key]
-        execution_id = self._by_key[idempotency_key] = f"rec-{new_id()}"
+        execution_id = self._remember(idempotency_key, f"rec-{new_id()}")
         data = {"trigger_type": trigger_type, "trigger_data": trigger_data, "tenant_id": tenant_id}
         self.calls.append(RecordedCall("start", idempotency_key, workflow_id, execution_id, data))
         return execution_id
@@ -61,9 +69,15 @@ class RecorderEngine(EngineAdapter):
     ) -> None:
         if idempotency_key in self._by_key:
             return
-        self._by_key[idempotency_key] = execution_id
+        self._remember(idempotency_key, execution_id)
         data = {"resume_data": resume_data, "interaction_id": interaction_id}
         self.calls.append(RecordedCall("resume", idempotency_key, None, execution_id, data))
+
+    def _remember(self, idempotency_key: str, execution_id: str) -> str:
+        if len(self._by_key) >= REMEMBERED_KEYS:
+            del self._by_key[next(iter(self._by_key))]  # the oldest: dicts keep insertion order
+        self._by_key[idempotency_key] = execution_id
+        return execution_id
 
     async def paused_runs(
         self, workflow_id: str, *, tenant_id: str | None, idempotency_key: str
