@@ -342,6 +342,8 @@ def main() -> None:
                 f"\nrouting cost {sizes[-1]:,} vs {sizes[0]:,} triggers: "
                 f"{large['p50_ms'] / small['p50_ms']:.2f}x p50 latency, "
                 f"{small['rps'] / large['rps']:.2f}x time per request (inverse throughput), "
+                f"{small['ratio'] / large['ratio']:.2f}x time per request relative to the bare "
+                f"endpoint of the same pairs (cancels the machine's drift between sizes), "
                 f"{large['match_us'] / small['match_us']:.2f}x in-process phases 1+2"
             )
 

@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select, tuple_
 
 from highway_triggers.core.auth import Authenticator
 from highway_triggers.core.changes import ChangeFeed
@@ -35,6 +35,8 @@ from highway_triggers.settings import Settings
 log = logging.getLogger(__name__)
 HOUSEKEEPING_SECONDS = 600
 GC_YOUNG_THRESHOLD = 50_000
+PRUNE_CHUNK = 5_000
+"""Rows pruning deletes per transaction (see ``Gateway.prune``)."""
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -159,16 +161,42 @@ class Gateway:
                 self.plugins.fail(plugin_name, hook_name, exc)
 
     async def _prune(self) -> None:
-        """Forget dedup rows past the retention period, and kept events past the lookback."""
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            cutoff = utcnow() - timedelta(hours=self.settings.delivery_retention_hours)
             try:
-                await self.db.write(self._delete_old_rows, cutoff)
+                await self.prune()
             except Exception:
                 log.exception("pruning old deliveries failed")
 
-    def _delete_old_rows(self, cutoff: Any) -> None:
+    async def prune(self) -> int:
+        """Forget dedup rows past the retention period and kept events past the lookback;
+        returns how many rows went.
+
+        A chunk of :data:`PRUNE_CHUNK` rows per transaction, with the loop let run in
+        between: on SQLite the writer runs on the event loop, and one transaction for an
+        hour of deliveries at thousands per second would stall every request for seconds.
+        """
+        cutoff = utcnow() - timedelta(hours=self.settings.delivery_retention_hours)
+        deleted = 0
+        while True:
+            chunk = await self.db.write(self._delete_old_rows, cutoff, PRUNE_CHUNK)
+            deleted += chunk
+            if chunk < PRUNE_CHUNK:
+                return deleted
+            await asyncio.sleep(0)
+
+    def _delete_old_rows(self, cutoff: Any, limit: int) -> int:
+        """At most ``limit`` old deliveries and ``limit`` expired kept events."""
+        old_deliveries = (
+            select(DELIVERIES.c.source, DELIVERIES.c.delivery_id)
+            .where(DELIVERIES.c.received_at < cutoff)
+            .limit(limit)
+        )
+        expired = select(EARLY_EVENTS.c.id).where(EARLY_EVENTS.c.expires_at < utcnow()).limit(limit)
+        key = tuple_(DELIVERIES.c.source, DELIVERIES.c.delivery_id)
         with self.db.engine.begin() as conn:
-            conn.execute(delete(DELIVERIES).where(DELIVERIES.c.received_at < cutoff))
-            conn.execute(delete(EARLY_EVENTS).where(EARLY_EVENTS.c.expires_at < utcnow()))
+            deliveries = conn.execute(delete(DELIVERIES).where(key.in_(old_deliveries))).rowcount
+            events = conn.execute(
+                delete(EARLY_EVENTS).where(EARLY_EVENTS.c.id.in_(expired))
+            ).rowcount
+        return int(deliveries) + int(events)
