@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +41,7 @@ class RecorderEngine(EngineAdapter):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.calls: deque[RecordedCall] = deque(maxlen=RECENT_CALLS)
-        self._by_key: dict[str, str] = {}
+        self._by_key: OrderedDict[str, str] = OrderedDict()
 
     async def start(
         self,
@@ -75,7 +75,8 @@ class RecorderEngine(EngineAdapter):
 
     def _remember(self, idempotency_key: str, execution_id: str) -> str:
         if len(self._by_key) >= REMEMBERED_KEYS:
-            del self._by_key[next(iter(self._by_key))]  # the oldest: dicts keep insertion order
+            # the oldest, in O(1): a plain dict would scan past every key deleted before it
+            self._by_key.popitem(last=False)
         self._by_key[idempotency_key] = execution_id
         return execution_id
 
