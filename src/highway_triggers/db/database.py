@@ -33,9 +33,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread does it
-        cursor.execute(
-            "PRAGMA journal_size_limit=67108864"
-        )  # a WAL restarted after a burst shrinks
+        # a WAL that starts over after a burst is cut back to 64 MiB
+        cursor.execute("PRAGMA journal_size_limit=67108864")
         cursor.close()
 
     @event.listens_for(engine, "begin")
