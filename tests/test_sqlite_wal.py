@@ -28,7 +28,9 @@ def test_the_wal_stays_bounded_under_sustained_writes(tmp_path: Path) -> None:
             time.sleep(0.0005)
     finally:
         checkpointer.stop()
+    rows = writer.execute("SELECT count(*) FROM rows").fetchone()
+    writer.close()
     assert written > 500, "the writer was not held back for long"
     # every commit adds a page of about 4 KB: without restarts the WAL would hold them all
     assert largest < written * 4096 / 4, f"WAL reached {largest} bytes for {written} commits"
-    assert writer.execute("SELECT count(*) FROM rows").fetchone() == (written,)
+    assert rows == (written,)

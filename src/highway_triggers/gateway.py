@@ -181,7 +181,7 @@ class Gateway:
         while True:
             chunk = await self.db.write(self._delete_old_rows, cutoff, PRUNE_CHUNK)
             deleted += chunk
-            if chunk < PRUNE_CHUNK:
+            if chunk < PRUNE_CHUNK:  # neither table had a full chunk left
                 return deleted
             await asyncio.sleep(0)
 
