@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from highway_triggers import gateway as gateway_module
-from highway_triggers.core.outbox import DELIVERIES, EARLY_EVENTS
+from highway_triggers.db.tables import DELIVERIES, EARLY_EVENTS
 from highway_triggers.db.columns import utcnow
 from highway_triggers.testing import RunningGateway
 

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse
 
 from highway_triggers.core.event import RouteResult
 from highway_triggers.core.http import accepted
-from highway_triggers.core.outbox_sql import OutboxSQL
+from highway_triggers.db.driver import DriverSQL
 
 
 @pytest.mark.parametrize(
@@ -21,7 +21,7 @@ from highway_triggers.core.outbox_sql import OutboxSQL
     ],
 )
 def test_payload_json_round_trips_exactly(payload: dict[Any, Any]) -> None:
-    text = OutboxSQL.json(payload)
+    text = DriverSQL.json(payload)
     assert json.loads(text) == json.loads(json.dumps(payload))
     assert text.encode("utf-8"), "the text binds as UTF-8 (a lone surrogate stays escaped)"
 

@@ -33,6 +33,7 @@ GOOD = "highway-triggers-testgood"
 BROKEN = "highway-triggers-testbroken"
 CONFLICT = "highway-triggers-testconflict"
 TYPO = "highway-triggers-testtypo"
+SAME_NAME = "highway-triggers-testsamename"
 CORE_HEADS = set(
     ScriptDirectory.from_config(
         migrate.alembic_config(migrate.MIGRATIONS / "versions", migrate.CORE_VERSION_TABLE)
@@ -77,7 +78,7 @@ def installed(
     root = tmp_path_factory.mktemp("plugin-dists")
     folders = {
         f"highway-triggers-test{name}": root / name
-        for name in ("good", "broken", "conflict", "typo")
+        for name in ("good", "broken", "conflict", "typo", "samename")
     }
     for folder in folders.values():
         install(DISTS / folder.name, folder, base_env)
@@ -327,3 +328,22 @@ def test_misspelled_hook_fails_that_plugin_only(use: Use) -> None:
     assert done.returncode == 0, done.stderr
     assert "unknown hook 'highway_trigger_typs'" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_a_second_distribution_with_a_taken_entry_point_name_is_reported(use: Use) -> None:
+    env = use(GOOD, SAME_NAME)
+    plugins = load_plugins()
+    named = [p for p in plugins.infos if p.name == GOOD]  # both use the name of GOOD
+    assert sorted(p.distribution for p in named) == sorted([GOOD, SAME_NAME])
+    (loaded,) = [p for p in named if p.error is None]
+    (shadowed,) = [p for p in named if p.error is not None]
+    assert shadowed in plugins.failed
+    assert shadowed.error is not None and "must be unique" in shadowed.error
+    assert loaded.distribution in shadowed.error
+    types = {GOOD: "TESTGOOD", SAME_NAME: "TESTSAMENAME"}
+    assert types[loaded.distribution] in plugins.trigger_types
+    assert types[shadowed.distribution] not in plugins.trigger_types
+
+    text = cli("plugins", env=env)
+    assert text.returncode == 0, text.stderr
+    assert shadowed.distribution in text.stdout and "must be unique" in text.stdout

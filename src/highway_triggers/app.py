@@ -53,7 +53,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     settings = settings or (gateway.settings if gateway else Settings())
     gateway = gateway or Gateway(settings)
     routes: list[BaseRoute] = list(INGRESS_ROUTES)
-    for plugin_name, plugin_routes in gateway.plugins.call_each("highway_routes", gateway=gateway):
+    for plugin_name, plugin_routes in gateway.plugins.call_each(
+        "highway_routes", gateway=gateway.context
+    ):
         for route in plugin_routes or ():
             path = getattr(route, "path", "")
             if not path.startswith("/api/v1/"):
@@ -81,7 +83,8 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         },
         lifespan=lifespan,
     )
-    app.state.gateway = gateway
+    app.state.gateway = gateway.context  # what plugins' routes see
+    app.state.core = gateway
     return app
 
 

@@ -193,7 +193,7 @@ def triggers(
 @pass_context
 def dispatches(ctx: _Context, status: str | None, workflow_id: str | None, limit: int) -> None:
     """The dispatch outbox, newest first."""
-    from highway_triggers.api.dispatches import list_dispatches
+    from highway_triggers.core.dispatches import list_dispatches
 
     database = ctx.database(ctx.plugins())
     for d in list_dispatches(database, status, workflow_id, limit):

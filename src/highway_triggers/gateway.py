@@ -13,23 +13,28 @@ from sqlalchemy import delete, select, tuple_
 
 from highway_triggers.core.auth import Authenticator
 from highway_triggers.core.changes import ChangeFeed
-from highway_triggers.core.deployment import DeploymentService
+from highway_triggers.core.context import GatewayContext, PluginWaits, TriggerLookup
+from highway_triggers.core.deployment import Deployments, DeploymentService
 from highway_triggers.core.dispatcher import Dispatcher
 from highway_triggers.core.engine import EngineAdapter
+from highway_triggers.core.ingress import IngressWriter
+from highway_triggers.core.leases import Leases, new_replica_id
+from highway_triggers.core.links import SignedLinks, link_key
 from highway_triggers.core.manager import TriggerManager
 from highway_triggers.core.metrics import Metrics
-from highway_triggers.core.outbox import DELIVERIES, EARLY_EVENTS, OutboxWriter
 from highway_triggers.core.plugins import Plugins, load_plugins
 from highway_triggers.core.ratelimit import RateLimiter
 from highway_triggers.core.router import EventRouter
 from highway_triggers.core.secrets import SecretCipher
+from highway_triggers.core.tasks import Tasks
 from highway_triggers.core.templates import TemplateService
 from highway_triggers.core.tenants import TenantService
-from highway_triggers.core.timeouts import WaitTimeouts
-from highway_triggers.core.waits import WaitService
+from highway_triggers.core.waits import WaitService, early
+from highway_triggers.core.waits.timeouts import WaitTimeouts
 from highway_triggers.db import migrate
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
+from highway_triggers.db.tables import DELIVERIES
 from highway_triggers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +54,8 @@ async def await_me_maybe(value: Any) -> Any:
 
 
 class Gateway:
-    """Settings, plugins, database, trigger manager, router, outbox, dispatcher and waits."""
+    """Settings, plugins, database, trigger manager, router, outbox, dispatcher and waits:
+    the composition root. Plugins never see it, only its :attr:`context`."""
 
     def __init__(self, settings: Settings, plugins: Plugins | None = None) -> None:
         self.settings = settings
@@ -59,9 +65,8 @@ class Gateway:
         self.cipher = SecretCipher.from_settings(secret_key, settings.secret_key_file)
         self.metrics = Metrics()
         self.manager = TriggerManager(self.db, self.plugins.trigger_types)
-        self.manager.bind(self)
         self.engine = self._make_engine()
-        self.writer = OutboxWriter(
+        self.writer = IngressWriter(
             self.db,
             max_batch=settings.writer_max_batch,
             lease_seconds=settings.dispatch_lease_seconds,
@@ -72,7 +77,16 @@ class Gateway:
         self.router = EventRouter(self.manager.index, self.writer, self.metrics)
         self.waits = WaitService(self.db, settings.base_url)
         self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings)
-        self.deployments = DeploymentService(self.db, self.plugins.trigger_types, self.cipher)
+        self.deployments = Deployments(
+            DeploymentService(self.db, self.plugins.trigger_types, self.cipher), self.manager
+        )
+        self.leases = Leases(self.db, new_replica_id())
+        self.tasks = Tasks(
+            self.metrics.registry,
+            initial_backoff=settings.task_backoff_initial_seconds,
+            max_backoff=settings.task_backoff_max_seconds,
+        )
+        self.links = SignedLinks(self.db, link_key(self.cipher.key))
         admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.auth = Authenticator(self.db, self.cipher, admin_token)
         self.tenants = TenantService(self.db, self.cipher)
@@ -87,13 +101,23 @@ class Gateway:
             "subtype",
             self.manager.index.count_by_subtype,
         )
+        self.context = GatewayContext(
+            settings=settings,
+            router=self.router,
+            triggers=TriggerLookup(self.manager.index, self.db),
+            deployments=self.deployments,
+            database=self.db,
+            waits=PluginWaits(self.waits),
+            leases=self.leases,
+            tasks=self.tasks,
+            links=self.links,
+            cipher=self.cipher,
+            metrics=self.metrics.registry,
+        )
+        self.manager.bind(self.context)
         self._housekeeping: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the gateway runs on (for plugins' threads), once started."""
-
-    @property
-    def hook(self) -> Any:
-        return self.plugins.pm.hook
 
     def _make_engine(self) -> EngineAdapter:
         engine_cls = self.plugins.engines.get(self.settings.engine)
@@ -118,8 +142,13 @@ class Gateway:
             )
 
     async def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
+        """Writer and dispatcher first, so that a trigger may fire from ``start()``; then
+        the triggers are restored and started; then the plugins' start-up hooks."""
+        self.loop = self.context.loop = asyncio.get_running_loop()
         await asyncio.to_thread(self.upgrade_schema_if_needed)
+        self.writer.start()
+        await self.dispatcher.start()
+        self.tasks.start()
         await self.manager.sync()
         # Restored triggers live as long as the process: keep the collector from walking
         # them again and again (a full collection at 1M triggers takes seconds), and let
@@ -127,8 +156,6 @@ class Gateway:
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
-        self.writer.start()
-        await self.dispatcher.start()
         self.timeouts.start()
         self.changes.start()
         self._housekeeping = asyncio.create_task(self._prune(), name="highway-housekeeping")
@@ -141,20 +168,32 @@ class Gateway:
         )
 
     async def stop(self) -> None:
+        """The reverse of :meth:`start`: plugins' shut-down hooks, their tasks, the
+        triggers (which may still fire from ``stop()``), then the writer and dispatcher."""
         await self._call_lifecycle_hook("highway_shutdown")
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.changes.stop()
         await self.timeouts.stop()
+        await self.tasks.stop()
+        await self.manager.stop_all()
         await self.dispatcher.stop()
         await self.writer.stop()
-        await self.manager.stop_all()
         await self.engine.aclose()
         self.db.close()
 
+    def plugins_health(self) -> dict[str, Any]:
+        """Each plugin's ``highway_health`` answer; one that raised shows its error."""
+        return {
+            name: {"error": f"{type(answer).__name__}: {answer}"}
+            if isinstance(answer, Exception)
+            else answer
+            for name, answer in self.plugins.answers("highway_health", gateway=self.context)
+        }
+
     async def _call_lifecycle_hook(self, hook_name: str) -> None:
         """Call and await every plugin's hook; one that fails is reported, not fatal."""
-        for plugin_name, result in self.plugins.call_each(hook_name, gateway=self):
+        for plugin_name, result in self.plugins.call_each(hook_name, gateway=self.context):
             try:
                 await await_me_maybe(result)
             except Exception as exc:
@@ -186,17 +225,17 @@ class Gateway:
             await asyncio.sleep(0)
 
     def _delete_old_rows(self, cutoff: Any, limit: int) -> int:
-        """At most ``limit`` old deliveries and ``limit`` expired kept events."""
+        """At most ``limit`` old deliveries, ``limit`` expired kept events and the used
+        links past their expiry."""
         old_deliveries = (
             select(DELIVERIES.c.source, DELIVERIES.c.delivery_id)
             .where(DELIVERIES.c.received_at < cutoff)
             .limit(limit)
         )
-        expired = select(EARLY_EVENTS.c.id).where(EARLY_EVENTS.c.expires_at < utcnow()).limit(limit)
         key = tuple_(DELIVERIES.c.source, DELIVERIES.c.delivery_id)
+        now = utcnow()
         with self.db.engine.begin() as conn:
             deliveries = conn.execute(delete(DELIVERIES).where(key.in_(old_deliveries))).rowcount
-            events = conn.execute(
-                delete(EARLY_EVENTS).where(EARLY_EVENTS.c.id.in_(expired))
-            ).rowcount
-        return int(deliveries) + int(events)
+            events = early.delete_expired(conn, now, limit)
+            links = self.links.prune_in(conn, now)
+        return int(deliveries) + events + links

@@ -63,6 +63,13 @@ class Settings(BaseSettings):
         default=200, ge=1, description="Events a tenant without its own burst may post at once."
     )
 
+    task_backoff_initial_seconds: float = Field(
+        default=1.0, gt=0, description="First wait before a crashed plugin task is restarted."
+    )
+    task_backoff_max_seconds: float = Field(
+        default=60.0, gt=0, description="Longest wait between restarts of a crashing task."
+    )
+
     writer_max_batch: int = 512
     early_event_lookback_seconds: float = 300.0
     """An event no wait took is kept this long; a wait registered meanwhile gets it."""

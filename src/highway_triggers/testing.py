@@ -27,7 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.settings import Settings
+from highway_triggers.core.plugins import load_plugins as load_plugins
+from highway_triggers.core.secrets import SEALED as SEALED
+from highway_triggers.settings import Settings as Settings
 
 T = TypeVar("T")
 
@@ -233,6 +235,8 @@ def gateway_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Sett
         "dispatch_backoff_max_seconds": 0.5,
         "reconcile_interval_seconds": 0.2,
         "wait_timeout_poll_seconds": 0.1,
+        "task_backoff_initial_seconds": 0.05,
+        "task_backoff_max_seconds": 0.5,
     }
     values.update(overrides)
     return Settings(**values)
@@ -255,7 +259,8 @@ def gateway_env(database_url: str, tmp_path: Any, **settings: Any) -> dict[str, 
 
 @dataclass
 class RunningGateway:
-    """A gateway served by uvicorn in this process; ``gateway`` is its live object."""
+    """A gateway served by uvicorn in this process; ``gateway`` is its live object (the
+    core's insides, for the core's own tests), ``context`` what its plugins see."""
 
     server: ServerThread
     app: Any
@@ -267,6 +272,10 @@ class RunningGateway:
 
     @property
     def gateway(self) -> Any:
+        return self.app.state.core
+
+    @property
+    def context(self) -> Any:
         return self.app.state.gateway
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
@@ -279,6 +288,14 @@ class RunningGateway:
         client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
         self.clients.append(client)
         return client
+
+
+def new_gateway(settings: Settings) -> Any:
+    """A gateway that is not started yet (for ``running_gateway(gateway=…)``), so a test may
+    set up its plugins' state first (``new_gateway(s).context``)."""
+    from highway_triggers.gateway import Gateway
+
+    return Gateway(settings)
 
 
 @contextmanager

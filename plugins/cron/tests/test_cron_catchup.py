@@ -20,10 +20,15 @@ from highway_triggers_cron.config import CronConfig
 from highway_triggers_cron.service import scheduler_of
 from sqlalchemy import insert
 
-from highway_triggers.db.database import Database
-from highway_triggers.gateway import Gateway
-from highway_triggers.settings import Settings
-from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway, wait_until
+from highway_triggers.plugin import Database
+from highway_triggers.testing import (
+    RunningGateway,
+    Settings,
+    gateway_settings,
+    new_gateway,
+    running_gateway,
+    wait_until,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -73,8 +78,8 @@ def test_plan_restore_after_the_end() -> None:
 @contextmanager
 def gateway_at(settings: Settings, clock: Callable[[], datetime]) -> Iterator[RunningGateway]:
     """A served gateway whose scheduler believes it is ``clock()`` (APScheduler runs on)."""
-    gateway = Gateway(settings)
-    scheduler_of(gateway).clock = clock
+    gateway = new_gateway(settings)
+    scheduler_of(gateway.context).clock = clock
     with running_gateway(gateway=gateway) as running:
         yield running
 

@@ -11,9 +11,8 @@ from importlib.metadata import distribution, entry_points
 import sqlalchemy as sa
 from packaging.requirements import Requirement
 
-from highway_triggers.core.plugins import load_plugins
-from highway_triggers.db.database import Database
-from highway_triggers.testing import RunningGateway
+from highway_triggers.plugin import Database
+from highway_triggers.testing import RunningGateway, load_plugins
 
 NAME = "highway-triggers-cron"
 

@@ -12,13 +12,16 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
-from sqlalchemy import text
+import pytest
+from highway_triggers_webhook.tables import REGISTRATIONS, SIGNATURES
+from sqlalchemy import Connection, insert, select, text
 from webhook_hub import PROXY, SENDER, Hub
 
-from highway_triggers.core.secrets import SEALED
-from highway_triggers.testing import EngineCall, wait_until
+from highway_triggers.plugin import HTTPError, WaitRequest
+from highway_triggers.testing import SEALED, EngineCall, wait_until
 
 SECRET = "whsec_" + base64.b64encode(b"per-run-secret-0123456789").decode()
 _runs = itertools.count()
@@ -188,3 +191,88 @@ def test_limits_and_answers_of_a_per_run_webhook(hub: Hub) -> None:
     answer = call(hub, static)
     assert (answer.status_code, answer.text) == (200, "ok")
     resumes_of(hub, run_of(hub, static))
+
+
+def test_the_token_of_a_per_run_webhook_does_not_resume_it_through_hooks(hub: Hub) -> None:
+    """The wait is the plugin's: only its receiver, after the signature check, resumes it."""
+    webhook = register(hub, signature={"type": "standard-webhooks", "secret": SECRET})
+    with hub.gateway.context.database.engine.connect() as conn:
+        token = conn.execute(
+            select(REGISTRATIONS.c.token).where(REGISTRATIONS.c.id == webhook["webhook_id"])
+        ).scalar_one()
+    forged = hub.sender().post(f"/api/v1/hooks/{quote(token, safe='')}", json={"paid": True})
+    hub.refused(forged, 404, "NO_WAITING_WORKFLOW")
+    assert hub.admin.get(f"/api/v1/waits/{webhook['wait_id']}").json()["status"] == "open"
+    body = b'{"paid": true}'
+    hub.accepted(call(hub, webhook, body, **signed(body)))
+    (resume,) = resumes_of(hub, run_of(hub, webhook))
+    assert resume.body["interaction_id"] == webhook["wait_id"]
+    assert "webhook_id" in resume.body["resume_data"]  # the receiver's payload, not the hook's
+
+
+def test_a_registration_and_its_wait_are_written_together(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits = hub.gateway.context.waits
+    register_in = waits.register_in
+
+    def fails_after_the_wait(
+        conn: Connection, request: WaitRequest, *, owner: str
+    ) -> tuple[dict[str, Any], bool]:
+        register_in(conn, request, owner=owner)
+        raise HTTPError(409, "WAIT_CONFLICT", "the wait conflicted; retry")
+
+    monkeypatch.setattr(waits, "register_in", fails_after_the_wait)
+    body = {
+        "tenant_id": "acme",
+        "workflow_run_id": "run-atomic",
+        "signature": {"type": "bearer", "token": "atomic-t0ken"},
+        "idempotency_key": "reg-atomic",
+    }
+    engine = hub.gateway.context.database.engine
+    with engine.connect() as conn:
+        signatures = conn.execute(select(SIGNATURES.c.id)).scalars().all()
+    refused = hub.admin.post("/api/v1/webhook-registrations", json=body)
+    hub.refused(refused, 409, "WAIT_CONFLICT")
+    with engine.connect() as conn:
+        left = select(REGISTRATIONS.c.id).where(REGISTRATIONS.c.workflow_run_id == "run-atomic")
+        assert conn.execute(left).all() == []
+        assert conn.execute(select(SIGNATURES.c.id)).scalars().all() == signatures
+        waits_left = text("SELECT id FROM waits WHERE workflow_run_id = 'run-atomic'")
+        assert conn.execute(waits_left).all() == []
+    monkeypatch.undo()
+    again = register(hub, **body)  # 201: the failed attempt left no key behind
+    assert hub.admin.get(f"/api/v1/waits/{again['wait_id']}").json()["status"] == "open"
+
+
+def test_a_webhook_registered_before_its_wait_id_was_stored_still_resumes_its_run(
+    hub: Hub,
+) -> None:
+    """Rows of ``webhook_0001`` have no ``wait_id``, and their waits no owner."""
+    token = "webhook:registered-before-0002"
+    wait = hub.admin.post(
+        "/api/v1/waits",
+        json={
+            "tenant_id": "acme",
+            "workflow_run_id": "run-legacy",
+            "event_name": "webhook",
+            "token": token,
+        },
+    ).json()
+    signature_id = register(hub)["signature_id"]
+    with hub.gateway.context.database.engine.begin() as conn:
+        conn.execute(
+            insert(REGISTRATIONS).values(
+                id="legacy-webhook",
+                tenant_id="acme",
+                workflow_run_id="run-legacy",
+                token=token,
+                signature_id=signature_id,
+                options={},
+                multi_use=False,
+                created_at=datetime.now(UTC),
+            )
+        )
+    hub.accepted(call(hub, {"url": "/api/v1/webhooks/legacy-webhook"}))
+    (resume,) = resumes_of(hub, "run-legacy")
+    assert resume.body["interaction_id"] == wait["wait_id"]

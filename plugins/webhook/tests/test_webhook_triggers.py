@@ -10,8 +10,7 @@ from importlib.metadata import entry_points
 from sqlalchemy import text
 from webhook_hub import PROXY, Hub
 
-from highway_triggers.core.plugins import load_plugins
-from highway_triggers.core.secrets import SEALED
+from highway_triggers.testing import SEALED, load_plugins
 
 
 def test_the_plugin_is_installed_and_loaded_through_its_entry_point() -> None:

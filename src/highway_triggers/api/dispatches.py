@@ -1,41 +1,17 @@
 """The outbox as users see it: list dispatches, retry a failed or dead one."""
 
 import asyncio
-from typing import Any
 
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.core.dispatcher import RETRYABLE, retry
+from highway_triggers.core.dispatches import list_dispatches, retry
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of
-from highway_triggers.core.outbox import DISPATCHES as D
-from highway_triggers.db.database import Database
+from highway_triggers.db.tables import RETRYABLE
 
 MAX_LIMIT = 1000
-
-
-def list_dispatches(
-    db: Database, status: str | None = None, workflow_id: str | None = None, limit: int = 100
-) -> list[dict[str, Any]]:
-    """Newest first; shared by the API and the CLI."""
-    query = select(D).order_by(D.c.id.desc()).limit(limit)  # ids grow with time
-    if status:
-        query = query.where(D.c.status == status)
-    if workflow_id:
-        query = query.where(D.c.workflow_id == workflow_id)
-    with db.engine.connect() as conn:
-        return [_view(row) for row in conn.execute(query).mappings()]
-
-
-def _view(row: Any) -> dict[str, Any]:
-    view = {k: row[k] for k in D.c.keys() if k not in ("locked_until",)}
-    for key in ("next_attempt_at", "created_at", "updated_at", "delivered_at"):
-        view[key] = row[key].isoformat() if row[key] else None
-    view["dispatch_id"] = view.pop("id")
-    return view
 
 
 @admin

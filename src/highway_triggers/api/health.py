@@ -4,14 +4,12 @@ import asyncio
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select, text
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from highway_triggers.core.http import admin, gateway_of
-from highway_triggers.core.outbox import DISPATCHES as D
-from highway_triggers.db.database import Database
+from highway_triggers.core.dispatches import counts_by_status
 
 
 async def health(request: Request) -> Response:
@@ -24,7 +22,7 @@ async def health_detailed(request: Request) -> Response:
     """Database, plugins loaded and failed, triggers by type, dispatch backlog, plugins' own state."""
     gateway = gateway_of(request)
     try:
-        backlog = await asyncio.to_thread(dispatch_counts, gateway.db)
+        backlog = await asyncio.to_thread(counts_by_status, gateway.db)
         database: dict[str, Any] = {"status": "ok", "dialect": gateway.db.dialect}
     except Exception as exc:
         backlog = {}
@@ -45,17 +43,11 @@ async def health_detailed(request: Request) -> Response:
             "errors": dict(list(gateway.manager.errors.items())[:100]),
         },
         "dispatches": backlog,
-        "plugins_health": dict(plugins.call_each("highway_health", gateway=gateway)),
+        "tasks": gateway.tasks.health(),
+        "leases": {name: expiry.isoformat() for name, expiry in gateway.leases.held().items()},
+        "plugins_health": gateway.plugins_health(),
     }
     return JSONResponse(body, status_code=200 if database["status"] == "ok" else 503)
-
-
-def dispatch_counts(db: Database) -> dict[str, int]:
-    with db.engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-        rows = conn.execute(select(D.c.status, func.count()).group_by(D.c.status)).all()
-    counts: dict[str, int] = {row[0]: row[1] for row in rows}
-    return counts
 
 
 async def metrics(request: Request) -> Response:

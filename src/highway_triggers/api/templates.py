@@ -103,7 +103,7 @@ async def run_template(request: Request) -> Response:
         workflow_id=workflow_id_of(template),
         tenant_id=template["tenant_id"],
         config=TriggerConfig(),
-        gateway=gateway,
+        context=gateway.context,
     )
     key = request.headers.get("idempotency-key")  # scoped to the tenant's template
     result = await trigger.fire(

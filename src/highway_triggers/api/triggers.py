@@ -1,7 +1,5 @@
 """List triggers; create, update and delete stand-alone triggers (e.g. EVENT)."""
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -15,60 +13,45 @@ FILTERS = ("type", "workflow_id", "tenant_id")
 @admin
 async def list_triggers(request: Request) -> Response:
     """Active triggers; filters ``type``, ``workflow_id``, ``tenant_id``."""
-    gateway = gateway_of(request)
     filters = {name: request.query_params.get(name) for name in FILTERS}
-    triggers = await asyncio.to_thread(gateway.deployments.list_triggers, **filters)
+    triggers = await gateway_of(request).deployments.list_triggers(**filters)
     return JSONResponse({"triggers": triggers, "count": len(triggers)})
 
 
 @admin
 async def create_trigger(request: Request) -> Response:
     """Create a stand-alone trigger: ``{"type", "config", "workflow_id" or "template", "tenant_id"?}``."""
-    gateway = gateway_of(request)
     body = await read_object(request)
-    trigger = await asyncio.to_thread(gateway.deployments.create_trigger, body)
-    await gateway.manager.sync()
+    trigger = await gateway_of(request).deployments.create_trigger(body)
     return JSONResponse(trigger, status_code=201)
 
 
 @admin
 async def get_trigger(request: Request) -> Response:
     """One active trigger."""
-    return JSONResponse(await _existing(request, "get_trigger"))
+    trigger = await gateway_of(request).deployments.get_trigger(request.path_params["trigger_id"])
+    if trigger is None:
+        raise _not_found(request)
+    return JSONResponse(trigger)
 
 
 @admin
 async def update_trigger(request: Request) -> Response:
     """Replace a trigger's config (and optionally its workflow or tenant)."""
-    gateway = gateway_of(request)
     body = await read_object(request)
-    trigger = await asyncio.to_thread(
-        gateway.deployments.update_trigger, request.path_params["trigger_id"], body
-    )
+    deployments = gateway_of(request).deployments
+    trigger = await deployments.update_trigger(request.path_params["trigger_id"], body)
     if trigger is None:
         raise _not_found(request)
-    await gateway.manager.sync()
     return JSONResponse(trigger)
 
 
 @admin
 async def delete_trigger(request: Request) -> Response:
     """Stop and remove a trigger."""
-    gateway = gateway_of(request)
-    if not await asyncio.to_thread(
-        gateway.deployments.delete_trigger, request.path_params["trigger_id"]
-    ):
+    if not await gateway_of(request).deployments.delete_trigger(request.path_params["trigger_id"]):
         raise _not_found(request)
-    await gateway.manager.sync()
     return Response(status_code=204)
-
-
-async def _existing(request: Request, method: str) -> dict:  # type: ignore[type-arg]
-    service = gateway_of(request).deployments
-    trigger = await asyncio.to_thread(getattr(service, method), request.path_params["trigger_id"])
-    if trigger is None:
-        raise _not_found(request)
-    return trigger  # type: ignore[no-any-return]
 
 
 def _not_found(request: Request) -> HTTPError:

@@ -17,10 +17,8 @@ from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
-from highway_triggers.db.models import ApiKey, Tenant
+from highway_triggers.db.tables import API_KEYS, TENANTS
 
-API_KEYS = ApiKey.__table__  # type: ignore[attr-defined]
-TENANTS = Tenant.__table__  # type: ignore[attr-defined]
 KEY_PREFIX = "hwk_"
 TENANT_SECRET_TTL = 10.0
 VERIFIED_CACHE_SIZE = 10_000

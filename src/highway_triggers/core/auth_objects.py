@@ -40,6 +40,11 @@ class AuthObject(BaseModel):
                 update[name] = [seal(item) for item in value]
         return self.model_copy(update=update)
 
+    @property
+    def redacted_headers(self) -> tuple[str, ...]:
+        """Headers carrying this object's signature, hidden in captured request data."""
+        return ()
+
     def check(self, unseal: Unseal, tolerance: float) -> Check:
         """The check for requests; ``tolerance`` bounds signed timestamps (seconds)."""
         raise NotImplementedError
@@ -87,6 +92,10 @@ class HmacAuth(AuthObject):
     prefix: Annotated[str, Field(max_length=64)] = ""
     encoding: Literal["hex", "base64"] = "hex"
     secret_fields = ("secret",)
+
+    @property
+    def redacted_headers(self) -> tuple[str, ...]:
+        return (self.header,)
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
         key = unseal(self.secret).encode()
@@ -164,12 +173,74 @@ class StripeAuth(AuthObject):
         )
 
 
+class GitHubAuth(AuthObject):
+    """``X-Hub-Signature-256``; ``secrets`` holds more during a rotation, any may have signed."""
+
+    type: Literal["github"]
+    secret: Secret | None = None
+    secrets: Annotated[list[Secret], Field(max_length=16)] = []
+    secret_fields = ("secret", "secrets")
+
+    @model_validator(mode="after")
+    def _some_secret(self) -> Self:
+        _one_or_more(self.secret, self.secrets, "secret")
+        return self
+
+    @property
+    def redacted_headers(self) -> tuple[str, ...]:
+        return ("X-Hub-Signature-256",)
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        keys = [unseal(s).encode() for s in _one_or_more(self.secret, self.secrets, "secret")]
+        return lambda headers, body, now: signatures.verify_github(headers, body, keys)
+
+
+class SlackAuth(AuthObject):
+    """Slack's ``v0`` request signature; ``signing_secrets`` holds more during a rotation."""
+
+    type: Literal["slack"]
+    signing_secret: Secret | None = None
+    signing_secrets: Annotated[list[Secret], Field(max_length=16)] = []
+    secret_fields = ("signing_secret", "signing_secrets")
+
+    @model_validator(mode="after")
+    def _some_secret(self) -> Self:
+        _one_or_more(self.signing_secret, self.signing_secrets, "signing_secret")
+        return self
+
+    @property
+    def redacted_headers(self) -> tuple[str, ...]:
+        return ("X-Slack-Signature",)
+
+    def check(self, unseal: Unseal, tolerance: float) -> Check:
+        secrets = _one_or_more(self.signing_secret, self.signing_secrets, "signing_secret")
+        keys = [unseal(s).encode() for s in secrets]
+        return lambda headers, body, now: signatures.verify_slack(
+            headers, body, keys, tolerance=tolerance, now=now
+        )
+
+
 Auth = Annotated[
-    NoAuth | BearerAuth | BasicAuth | HmacAuth | StandardWebhooksAuth | StripeAuth,
+    NoAuth
+    | BearerAuth
+    | BasicAuth
+    | HmacAuth
+    | StandardWebhooksAuth
+    | StripeAuth
+    | GitHubAuth
+    | SlackAuth,
     Field(discriminator="type"),
 ]
 """Any signature or auth object, chosen by its ``type``."""
-AUTH = TypeAdapter(Auth)
+AUTH: TypeAdapter[Auth] = TypeAdapter(Auth)
+
+
+def _one_or_more(single: str | None, more: list[str], name: str) -> list[str]:
+    """``single`` and ``more`` as one list; ValueError when both are empty."""
+    found = ([single] if single else []) + more
+    if not found:
+        raise ValueError(f"give a {name} or a list of them ({name}s)")
+    return found
 
 
 def _each_plaintext(

@@ -15,13 +15,12 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import Connection, select, text, update
 
 from highway_triggers.db.database import Database
-from highway_triggers.db.models import GatewayState
+from highway_triggers.db.tables import STATE
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "highway_triggers"
 INDEX_REVISION = "index_revision"
-STATE = GatewayState.__table__  # type: ignore[attr-defined]
 
 
 def bump_revision(conn: Connection, key: str = INDEX_REVISION) -> int:

@@ -6,11 +6,12 @@ that every replica's TriggerManager applies it (see ``core/changes.py``).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, and_, insert, or_, select, update
@@ -24,12 +25,20 @@ from highway_triggers.core.templates import TemplateService, workflow_id_of
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
-from highway_triggers.db.models import Deployment, DeploymentHistory, TriggerRow
+from highway_triggers.db.tables import (
+    DEPLOYED,
+    DEPLOYING,
+    DEPLOYMENTS,
+    HISTORY,
+    TRIGGERS,
+    UNDEPLOYED,
+)
+from highway_triggers.db.tables import DEPLOYMENT_FAILED as FAILED
 
-TRIGGERS = TriggerRow.__table__  # type: ignore[attr-defined]
-DEPLOYMENTS = Deployment.__table__  # type: ignore[attr-defined]
-HISTORY = DeploymentHistory.__table__  # type: ignore[attr-defined]
-DEPLOYED, UNDEPLOYED, DEPLOYING, FAILED = "DEPLOYED", "UNDEPLOYED", "DEPLOYING", "DEPLOYMENT_FAILED"
+if TYPE_CHECKING:
+    from highway_triggers.core.manager import TriggerManager
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -528,3 +537,62 @@ def _in_use(subtype: str, key: str, why: str) -> HTTPError:
         f"the {subtype} key {key!r} {why}; it must be unique among active triggers",
         extra={"type": subtype, "index_key": key},
     )
+
+
+class Deployments:
+    """Changes to the deployed triggers, applied: each is written through the
+    :class:`DeploymentService` (on a thread), then applied to this replica's trigger
+    manager before it returns, so the caller sees its triggers running (other replicas
+    follow within a second). A deployed trigger that fails to start marks its
+    deployment ``DEPLOYMENT_FAILED``."""
+
+    def __init__(self, service: DeploymentService, manager: TriggerManager) -> None:
+        self._service = service
+        self._manager = manager
+
+    async def deploy(self, workflow_id: str, body: Any) -> dict[str, Any]:
+        """Deploy (or atomically redeploy) a workflow's triggers; its status view."""
+        await asyncio.to_thread(self._service.deploy, workflow_id, body)
+        await self._manager.sync()
+        failed = {
+            trigger.id: self._manager.errors[trigger.id]
+            for trigger in self._manager.index.of_workflow(workflow_id)
+            if trigger.id in self._manager.errors
+        }
+        if failed:
+            await asyncio.to_thread(self._service.mark_failed, workflow_id, failed)
+        status: dict[str, Any] = await self.status(workflow_id)  # type: ignore[assignment]
+        return status
+
+    async def undeploy(self, workflow_id: str) -> dict[str, Any] | None:
+        """Stop and remove a workflow's triggers; ``None`` if it was never deployed."""
+        return await self._applied(self._service.undeploy, workflow_id)
+
+    async def status(self, workflow_id: str) -> dict[str, Any] | None:
+        """A workflow's deployment status, triggers and history; ``None`` if never deployed."""
+        return await asyncio.to_thread(self._service.status, workflow_id)
+
+    async def create_trigger(self, body: Any) -> dict[str, Any]:
+        """A stand-alone trigger: ``{"type", "config", "workflow_id" or "template", "tenant_id"?}``."""
+        return await self._applied(self._service.create_trigger, body)
+
+    async def update_trigger(self, trigger_id: str, body: Any) -> dict[str, Any] | None:
+        """Replace a trigger's config (and optionally its target); ``None`` if there is none."""
+        return await self._applied(self._service.update_trigger, trigger_id, body)
+
+    async def delete_trigger(self, trigger_id: str) -> bool:
+        """Stop and remove a trigger; ``False`` if there was none."""
+        return await self._applied(self._service.delete_trigger, trigger_id)
+
+    async def get_trigger(self, trigger_id: str) -> dict[str, Any] | None:
+        """One deployed trigger as ``GET /api/v1/triggers/{id}`` shows it."""
+        return await asyncio.to_thread(self._service.get_trigger, trigger_id)
+
+    async def list_triggers(self, **filters: str | None) -> list[dict[str, Any]]:
+        """Deployed triggers; filters ``type``, ``workflow_id``, ``tenant_id``."""
+        return await asyncio.to_thread(self._service.list_triggers, **filters)
+
+    async def _applied(self, change: Callable[..., T], *args: Any) -> T:
+        done = await asyncio.to_thread(change, *args)
+        await self._manager.sync()
+        return done

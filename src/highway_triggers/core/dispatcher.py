@@ -4,7 +4,7 @@ Dispatches written by this replica arrive in memory, already leased to it. Other
 (retries after backoff, rows whose replica died while delivering, rows retried by
 hand) are claimed from the table with ``FOR UPDATE SKIP LOCKED`` (SQLite needs no
 row locks: one writer thread serialises claims). Outcomes go back through the
-:class:`OutboxWriter` and are committed with its next batch. Every call to the engine
+:class:`IngressWriter` and are committed with its next batch. Every call to the engine
 carries the row's idempotency key, the same on every attempt.
 """
 
@@ -17,23 +17,22 @@ import random
 from collections import deque
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, or_, select, update
-
+from highway_triggers.core import dispatches
+from highway_triggers.core.dispatches import DispatchJob, DispatchSQL
 from highway_triggers.core.engine import EngineAdapter, EngineError
-from highway_triggers.core.outbox import DISPATCHES as D
-from highway_triggers.core.outbox import DispatchJob, OutboxWriter
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
+from highway_triggers.db.tables import DEAD, DELIVERED, FAILED, SKIPPED
 
 if TYPE_CHECKING:
+    from highway_triggers.core.ingress import IngressWriter
     from highway_triggers.core.metrics import Metrics
     from highway_triggers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = ("failed", "dead", "skipped")
 OUTCOME_BATCH = 64
 
 
@@ -54,13 +53,14 @@ class Dispatcher:
         self,
         db: Database,
         engine: EngineAdapter,
-        writer: OutboxWriter,
+        writer: IngressWriter,
         settings: Settings,
         metrics: Metrics,
     ) -> None:
         self._db = db
         self._engine = engine
         self._writer = writer
+        self._sql = DispatchSQL(db.dialect)
         self._settings = settings
         self._metrics = metrics
         self._wakeup = asyncio.Event()
@@ -89,7 +89,7 @@ class Dispatcher:
 
     async def start(self) -> None:
         if not self._db.is_postgres:
-            await self._db.write(self._release_orphans)
+            await self._db.write(dispatches.release_orphans, self._db)
         self._workers = [
             asyncio.create_task(self._deliver_backlog(), name=f"highway-dispatch-worker-{i}")
             for i in range(self._settings.dispatch_concurrency)
@@ -173,12 +173,17 @@ class Dispatcher:
             free = self._settings.dispatch_concurrency - self._busy - len(self._backlog)
             if free > 0:
                 try:
-                    claimed = await self._db.write(self._claim, free)
+                    claimed = await self._db.write(
+                        dispatches.claim_due,
+                        self._db,
+                        min(free, self._settings.dispatch_batch_size),
+                        timedelta(seconds=self._settings.dispatch_lease_seconds),
+                    )
                 except Exception:
                     log.exception("claiming due dispatches failed; will retry")
                     claimed = []
                 if claimed:
-                    self.accept([DispatchJob.from_row(row) for row in claimed])
+                    self.accept(claimed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), poll)
             self._wakeup.clear()
@@ -187,12 +192,12 @@ class Dispatcher:
         if not self._done:
             return
         done, self._done = self._done, []
-        sql = self._writer.sql
+        sql = self._sql
         now = utcnow()
         stamp = sql.timestamp(now)
         params = []
         for o in done:
-            if o.status == "failed":
+            if o.status == FAILED:
                 next_attempt = sql.timestamp(now + timedelta(seconds=self._backoff(o.job.attempts)))
             else:
                 next_attempt = stamp
@@ -202,63 +207,29 @@ class Dispatcher:
                     o.execution_id or o.job.execution_id,
                     o.error,
                     next_attempt,
-                    stamp if o.status == "delivered" else None,
+                    stamp if o.status == DELIVERED else None,
                     stamp,
                     o.job.id,
                     o.job.attempts,
                 )
             )
             self._metrics.dispatched(o.status)
-            if o.status in ("failed", "dead"):
+            if o.status in (FAILED, DEAD):
                 log.warning(
                     "dispatch %s attempt %d %s: %s", o.job.id, o.job.attempts, o.status, o.error
                 )
         self._writer.record(params)
-
-    def _claim(self, limit: int) -> list[Any]:
-        now = utcnow()
-        due = or_(
-            and_(D.c.status.in_(("pending", "failed")), D.c.next_attempt_at <= now),
-            and_(D.c.status == "delivering", D.c.locked_until < now),
-        )
-        ids = (
-            select(D.c.id)
-            .where(due)
-            .order_by(D.c.next_attempt_at)
-            .limit(min(limit, self._settings.dispatch_batch_size))
-            .with_for_update(skip_locked=True)
-        )
-        lease = now + timedelta(seconds=self._settings.dispatch_lease_seconds)
-        stmt = (
-            update(D)
-            .where(D.c.id.in_(ids.scalar_subquery()))
-            .values(
-                status="delivering", locked_until=lease, attempts=D.c.attempts + 1, updated_at=now
-            )
-            .returning(*D.c)
-        )
-        with self._db.engine.begin() as conn:
-            return list(conn.execute(stmt).all())
-
-    def _release_orphans(self) -> None:
-        """SQLite has one gateway process: what it was delivering when it died is due now."""
-        with self._db.engine.begin() as conn:
-            conn.execute(
-                update(D)
-                .where(D.c.status == "delivering")
-                .values(status="pending", locked_until=None)
-            )
 
     async def _deliver(self, job: DispatchJob) -> Outcome:
         try:
             return await self._call_engine(job)
         except EngineError as exc:
             final = not exc.retryable or job.attempts >= self._settings.dispatch_max_attempts
-            return Outcome(job, "dead" if final else "failed", error=str(exc))
+            return Outcome(job, DEAD if final else FAILED, error=str(exc))
         except Exception as exc:
             log.exception("engine adapter raised while delivering dispatch %s", job.id)
             final = job.attempts >= self._settings.dispatch_max_attempts
-            return Outcome(job, "dead" if final else "failed", error=f"{type(exc).__name__}: {exc}")
+            return Outcome(job, DEAD if final else FAILED, error=f"{type(exc).__name__}: {exc}")
 
     async def _call_engine(self, job: DispatchJob) -> Outcome:
         engine = self._engine
@@ -270,7 +241,7 @@ class Dispatcher:
                 interaction_id=job.wait_id or job.event_id,
                 idempotency_key=job.idempotency_key,
             )
-            return Outcome(job, "delivered", job.execution_id)
+            return Outcome(job, DELIVERED, job.execution_id)
         assert job.workflow_id is not None
         if job.mode in ("resume_or_start", "resume_only"):
             paused = await engine.paused_runs(
@@ -284,11 +255,9 @@ class Dispatcher:
                     interaction_id=job.event_id,
                     idempotency_key=job.idempotency_key,
                 )
-                return Outcome(job, "delivered", latest.execution_id)
+                return Outcome(job, DELIVERED, latest.execution_id)
             if job.mode == "resume_only":
-                return Outcome(
-                    job, "skipped", error="no paused run to resume (on_fire: resume_only)"
-                )
+                return Outcome(job, SKIPPED, error="no paused run to resume (on_fire: resume_only)")
         execution_id = await engine.start(
             job.workflow_id,
             trigger_type=job.trigger_type,
@@ -296,7 +265,7 @@ class Dispatcher:
             tenant_id=job.tenant_id,
             idempotency_key=job.idempotency_key,
         )
-        return Outcome(job, "delivered", execution_id)
+        return Outcome(job, DELIVERED, execution_id)
 
     def _backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: about base·2^(n-1), capped, times 0.5–1."""
@@ -305,21 +274,3 @@ class Dispatcher:
             s.dispatch_backoff_max_seconds, s.dispatch_backoff_base_seconds * 2.0 ** (attempts - 1)
         )
         return delay * random.uniform(0.5, 1.0)
-
-
-def retry(db: Database, dispatch_id: str) -> str | None:
-    """Queue a failed, dead or skipped dispatch again; returns its previous status.
-
-    ``None`` when there is no such dispatch; the status unchanged when it cannot be
-    retried (pending, delivering or delivered).
-    """
-    now = utcnow()
-    with db.engine.begin() as conn:
-        status = conn.execute(select(D.c.status).where(D.c.id == dispatch_id)).scalar()
-        if status in RETRYABLE:
-            conn.execute(
-                update(D)
-                .where(D.c.id == dispatch_id, D.c.status == status)
-                .values(status="pending", attempts=0, next_attempt_at=now, updated_at=now)
-            )
-    return status

@@ -10,6 +10,8 @@ class Event:
 
     ``index_keys`` select triggers in phase 1, ``correlation_keys`` select waiting runs
     in phase 0, and ``idempotency_key`` (unique per subtype) makes redelivery harmless.
+    ``event_name`` narrows phase 0 to waits registered for that event name (a tenant's
+    named events; sources whose correlation keys are namespaced leave it ``None``).
     """
 
     subtype: str
@@ -22,6 +24,7 @@ class Event:
     dedup_window_seconds: float | None = None
     """How long ``idempotency_key`` marks a redelivery; ``None``: the retention period
     (``HIGHWAY_DELIVERY_RETENTION_HOURS``, which also bounds it)."""
+    event_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,19 @@
 """The hooks a plugin may implement (pluggy project ``highway_triggers``).
 
 Hooks are sync and called with keyword arguments; what ``highway_startup`` and
-``highway_shutdown`` return is awaited when it is awaitable.
+``highway_shutdown`` return is awaited when it is awaitable. ``gateway`` is the
+:class:`~highway_triggers.plugin.GatewayContext` (its ``router.route(event)`` is what a
+route calls).
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from highway_triggers.core.context import GatewayContext
 
 hookspec = pluggy.HookspecMarker("highway_triggers")
 
@@ -17,17 +24,17 @@ def highway_trigger_types() -> list[type]:  # type: ignore[empty-body]
 
 
 @hookspec
-def highway_routes(gateway: Any) -> list[Any]:  # type: ignore[empty-body]
+def highway_routes(gateway: GatewayContext) -> list[Any]:  # type: ignore[empty-body]
     """Starlette routes to mount; paths start with ``/api/v1/``."""
 
 
 @hookspec
-def highway_startup(gateway: Any) -> Any:
+def highway_startup(gateway: GatewayContext) -> Any:
     """Called once at start-up; a returned awaitable is awaited."""
 
 
 @hookspec
-def highway_shutdown(gateway: Any) -> Any:
+def highway_shutdown(gateway: GatewayContext) -> Any:
     """Called once at shut-down; a returned awaitable is awaited."""
 
 
@@ -42,5 +49,5 @@ def highway_migrations() -> Any:
 
 
 @hookspec
-def highway_health(gateway: Any) -> dict[str, Any]:  # type: ignore[empty-body]
+def highway_health(gateway: GatewayContext) -> dict[str, Any]:  # type: ignore[empty-body]
     """This plugin's state for ``/health/detailed``, shown under its name in ``plugins_health``."""

@@ -18,14 +18,22 @@ from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.event import RouteResult
 
 if TYPE_CHECKING:
+    from highway_triggers.core.context import GatewayContext
     from highway_triggers.gateway import Gateway
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def gateway_of(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
+    """The gateway serving a core route (plugins use :func:`context_of`)."""
+    gateway: Gateway = request.app.state.core
     return gateway
+
+
+def context_of(request: Request) -> GatewayContext:
+    """The gateway context of the app serving ``request`` (what hooks get as ``gateway``)."""
+    context: GatewayContext = request.app.state.gateway
+    return context
 
 
 async def read_json(request: Request) -> Any:
@@ -95,11 +103,14 @@ class _AcceptedResponse(JSONResponse):
         return orjson.dumps(content)
 
 
+DUPLICATE_MESSAGE = "duplicate delivery; already accepted"
+
+
 def accepted(result: RouteResult, message: str | None = None) -> JSONResponse:
-    """The contract's 202 body for accepted ingress."""
+    """The contract's 202 body for accepted ingress (a duplicate says so)."""
     if message is None:
         if result.duplicate:
-            message = "duplicate delivery; already accepted"
+            message = DUPLICATE_MESSAGE
         else:
             message = f"started {result.started} run(s), resumed {result.resumed}"
     return _AcceptedResponse(
@@ -113,6 +124,12 @@ def accepted(result: RouteResult, message: str | None = None) -> JSONResponse:
         },
         status_code=202,
     )
+
+
+def duplicate(event_id: str, message: str = DUPLICATE_MESSAGE) -> JSONResponse:
+    """The 202 answer for a delivery the plugin recognised as a redelivery itself, before
+    routing (``delivered_to: 0``, ``duplicate: true``)."""
+    return accepted(RouteResult(event_id, duplicate=True), message)
 
 
 def error_response(error: HTTPError) -> JSONResponse:

@@ -52,10 +52,6 @@ class TriggerIndex:
             found.extend(unkeyed.values())
         return found
 
-    def get(self, trigger_id: str) -> BaseTrigger | None:
-        entry = self._by_id.get(trigger_id)
-        return entry[0] if entry else None
-
     def of_workflow(self, workflow_id: str, subtype: str | None = None) -> list[BaseTrigger]:
         triggers = self._by_workflow.get(workflow_id, {}).values()
         return [t for t in triggers if subtype is None or t.subtype == subtype]

@@ -13,14 +13,13 @@ from highway_triggers.core.changes import read_revision
 from highway_triggers.core.index import TriggerIndex
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.db.database import Database
-from highway_triggers.db.models import TriggerRow
+from highway_triggers.db.tables import DEPLOYED as ACTIVE
+from highway_triggers.db.tables import TRIGGERS
 
 if TYPE_CHECKING:
-    from highway_triggers.gateway import Gateway
+    from highway_triggers.core.context import GatewayContext
 
 log = logging.getLogger(__name__)
-TRIGGERS = TriggerRow.__table__  # type: ignore[attr-defined]
-ACTIVE = "DEPLOYED"
 _COLUMNS = (
     TRIGGERS.c.id,
     TRIGGERS.c.workflow_id,
@@ -43,12 +42,13 @@ class TriggerManager:
         """Trigger id → why it is not running (unknown subtype, bad config, start failed)."""
         self._db = db
         self._types = trigger_types
-        self._gateway: Gateway | None = None
+        self._context: GatewayContext | None = None
         self._lock = asyncio.Lock()
         self._revision_of: dict[str, int] = {}
 
-    def bind(self, gateway: Gateway) -> None:
-        self._gateway = gateway
+    def bind(self, context: GatewayContext) -> None:
+        """The context triggers are built with (before the first :meth:`sync`)."""
+        self._context = context
 
     async def sync(self) -> None:
         """Apply every change committed since the last sync (all active rows at first)."""
@@ -89,13 +89,13 @@ class TriggerManager:
             return
         try:
             config = cls.Config.model_validate(row.trigger_config)
-            assert self._gateway is not None, "TriggerManager.bind(gateway) first"
+            assert self._context is not None, "TriggerManager.bind(context) first"
             trigger = cls(
                 id=row.id,
                 workflow_id=row.workflow_id,
                 tenant_id=row.tenant_id,
                 config=config,
-                gateway=self._gateway,
+                context=self._context,
                 revision=row.revision,
             )
         except Exception as exc:

@@ -86,18 +86,25 @@ class Plugins:
         A plugin whose hook raises is marked failed and logged; the others go on.
         """
         answers = []
-        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-            try:
-                answers.append(
-                    (impl.plugin_name, impl.function(**{a: kwargs[a] for a in impl.argnames}))
-                )
-            except Exception as exc:
-                self.fail(impl.plugin_name, hook_name, exc)
+        for plugin_name, answer in self.answers(hook_name, **kwargs):
+            if isinstance(answer, Exception):
+                self.fail(plugin_name, hook_name, answer)
+            else:
+                answers.append((plugin_name, answer))
         return answers
+
+    def answers(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """``(plugin name, result or the exception it raised)`` for every implementation.
+
+        Each call goes through pluggy's hook calling (a caller for that plugin alone), so
+        ``HIGHWAY_TRACE_PLUGINS`` and any hook monitoring see it; one plugin's exception
+        does not keep the next from being called.
+        """
+        return _answers(self.pm, hook_name, kwargs)
 
     def fail(self, plugin_name: str, where: str, exc: BaseException) -> None:
         """Record that a plugin failed (shown by the CLI and /health/detailed)."""
-        for info in self.infos:
+        for info in self.loaded:
             if info.name == plugin_name:
                 info.error = f"{where}: {_describe(exc)}"
         log.error("plugin %s failed in %s: %s", plugin_name, where, _describe(exc))
@@ -110,12 +117,17 @@ class Plugins:
 def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
     """Register the built-ins, then every installed entry point (``only`` limits them).
 
-    A plugin that fails to import or whose hooks raise is skipped and reported; two
-    plugins claiming one trigger subtype or engine name is a start-up error.
+    A plugin that fails to import or whose hooks raise is skipped and reported; so is a
+    second distribution whose entry point has a name already loaded. Two plugins
+    claiming one trigger subtype or engine name is a start-up error.
     """
     pm = pluggy.PluginManager(PROJECT)
     pm.add_hookspecs(hookspecs)
+    if trace:  # before any hook is called: registration and collection are traced too
+        pm.trace.root.setwriter(log.debug)
+        pm.enable_tracing()
     infos: dict[str, PluginInfo] = {}
+    shadowed: list[PluginInfo] = []
     version = _core_version()
     for module_name in BUILTIN_PLUGINS:
         pm.register(importlib.import_module(module_name), name=module_name)
@@ -123,10 +135,19 @@ def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
 
     wanted = {n.strip() for n in only.split(",") if n.strip()} if only is not None else None
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if (wanted is not None and ep.name not in wanted) or pm.has_plugin(ep.name):
+        if wanted is not None and ep.name not in wanted:
             continue
         dist = ep.dist.name if ep.dist else ep.name
-        info = infos[ep.name] = PluginInfo(ep.name, dist, ep.dist.version if ep.dist else "?")
+        version_of = ep.dist.version if ep.dist else "?"
+        if ep.name in infos:
+            error = (
+                f"entry point {ep.name!r} is also the name of {infos[ep.name].label}; "
+                "this distribution was not loaded (entry-point names must be unique)"
+            )
+            shadowed.append(PluginInfo(ep.name, dist, version_of, error=error))
+            log.error("plugin %s (%s) not loaded: %s", ep.name, dist, error)
+            continue
+        info = infos[ep.name] = PluginInfo(ep.name, dist, version_of)
         try:
             module: ModuleType = ep.load()
             pm.register(module, name=ep.name)
@@ -136,15 +157,11 @@ def load_plugins(only: str | None = None, trace: bool = False) -> Plugins:
                 pm.unregister(name=ep.name)
             info.error = _describe(exc)
             log.error("plugin %s failed to load: %s", ep.name, info.error)
-    if trace:
-        pm.trace.root.setwriter(log.debug)
-        pm.enable_tracing()
-
     trigger_types = _collect(
         pm, infos, "highway_trigger_types", _trigger_type_names, "trigger_types"
     )
     engines = _collect(pm, infos, "highway_engines", lambda result: list(result.items()), "engines")
-    return Plugins(pm, list(infos.values()), trigger_types, engines)
+    return Plugins(pm, [*infos.values(), *shadowed], trigger_types, engines)
 
 
 def _trigger_type_names(result: list[type[BaseTrigger]]) -> list[tuple[str, type]]:
@@ -168,14 +185,16 @@ def _collect(
     """``name → class`` over every plugin's answer; each name listed on its PluginInfo."""
     found: dict[str, Any] = {}
     providers: dict[str, str] = {}
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
-        info = infos[impl.plugin_name]
+    for plugin_name, answer in _answers(pm, hook_name, {}):
+        info = infos[plugin_name]
         try:
-            pairs = pairs_of(impl.function() or [])
+            if isinstance(answer, Exception):
+                raise answer
+            pairs = pairs_of(answer or [])
         except Exception as exc:
             info.error = _describe(exc)
-            log.error("plugin %s failed in %s: %s", impl.plugin_name, hook_name, info.error)
-            pm.unregister(name=impl.plugin_name)
+            log.error("plugin %s failed in %s: %s", plugin_name, hook_name, info.error)
+            pm.unregister(name=plugin_name)
             continue
         for name, value in pairs:
             if name in found:
@@ -184,9 +203,27 @@ def _collect(
                     f"and {info.label}; uninstall one of them or limit HIGHWAY_LOAD_PLUGINS"
                 )
             found[name] = value
-            providers[name] = impl.plugin_name
+            providers[name] = plugin_name
             getattr(info, listed_as).append(name)
     return found
+
+
+def _answers(
+    pm: pluggy.PluginManager, hook_name: str, kwargs: dict[str, Any]
+) -> list[tuple[str, Any]]:
+    """Call ``hook_name`` through pluggy once per implementing plugin (see ``Plugins.answers``)."""
+    impls = getattr(pm.hook, hook_name).get_hookimpls()
+    answers: list[tuple[str, Any]] = []
+    for impl in impls:
+        others = [other.plugin for other in impls if other.plugin is not impl.plugin]
+        call = pm.subset_hook_caller(hook_name, remove_plugins=others)
+        try:
+            results = call(**kwargs)
+        except Exception as exc:
+            answers.append((impl.plugin_name, exc))
+            continue
+        answers.append((impl.plugin_name, results[0] if results else None))
+    return answers
 
 
 def _describe(exc: BaseException) -> str:

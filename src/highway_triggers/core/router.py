@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Iterable
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection
-
 from highway_triggers.core.event import Event, RouteResult
 from highway_triggers.core.index import TriggerIndex
-from highway_triggers.core.outbox import Intake, OutboxWriter, new_uuid
+from highway_triggers.core.ids import new_uuid
+from highway_triggers.core.ingress import Claim, Intake, IngressWriter
 from highway_triggers.core.trigger import BaseTrigger
 
 if TYPE_CHECKING:
@@ -26,40 +25,60 @@ class EventRouter:
     """Turns an event into committed start and resume dispatches.
 
     Phases 1 and 2 run in memory; phase 0 (claiming waits), dedup and the outbox rows
-    are written by the :class:`OutboxWriter` in one transaction.
+    are written by the :class:`IngressWriter` in one transaction.
     """
 
-    def __init__(self, index: TriggerIndex, writer: OutboxWriter, metrics: Metrics) -> None:
+    def __init__(self, index: TriggerIndex, writer: IngressWriter, metrics: Metrics) -> None:
         self._index = index
         self._writer = writer
         self._metrics = metrics
 
-    def match(self, event: Event) -> list[BaseTrigger]:
-        """Phases 1 and 2: the active triggers this event starts."""
+    def match(self, event: Event, among: Iterable[BaseTrigger] | None = None) -> list[BaseTrigger]:
+        """Phases 1 and 2: the active triggers this event starts (of ``among`` only, when
+        given: the candidates whose own secret verified the request)."""
+        if among is None:
+            among = self._index.candidates(event.subtype, event.index_keys)
         return [
             trigger
-            for trigger in self._index.candidates(event.subtype, event.index_keys)
-            if self._admits(trigger, event)
+            for trigger in among
+            if trigger.subtype == event.subtype and self._admits(trigger, event)
         ]
 
-    async def route(self, event: Event, *, tokens_only: bool = False) -> RouteResult:
+    async def route(
+        self,
+        event: Event,
+        *,
+        claim: Claim | None = None,
+        among: Iterable[BaseTrigger] | None = None,
+        wait_owner: str | None = None,
+        tokens_only: bool = False,
+    ) -> RouteResult:
         """Resume the waits and start the triggers ``event`` matches; returns once committed.
 
-        ``tokens_only``: the correlation keys are wait tokens and match nothing else (a
-        hook, where knowing the token is the credential).
+        ``claim(conn) -> bool`` runs in the same transaction as the dedup row and the
+        dispatches (advance a mailbox cursor, store a sync token): they commit together or
+        not at all, and ``False`` refuses the event (``refused``; nothing is written).
+        ``among`` limits phase 2 to these triggers (verify-before-route: the candidates of
+        ``context.triggers.candidates`` whose secret verified the request); tenant checks and
+        the matcher still apply. ``wait_owner`` makes phase 0 claim only the waits that
+        plugin registered (see ``PluginWaits.register_in``). ``tokens_only``: the
+        correlation keys are wait tokens and match nothing else (a hook, where knowing the
+        token is the credential).
         """
         began = perf_counter()
         intake = Intake(
             event_id=new_uuid(),
             subtype=event.subtype,
             payload=event.payload,
-            starts=self.match(event),
+            starts=self.match(event, among),
             dedup_key=event.idempotency_key,
             dedup_window=event.dedup_window_seconds,
             tenant_id=event.tenant_id,
             correlation_keys=event.correlation_keys,
             tokens_only=tokens_only,
-            event_name=event.meta.get("event_name"),
+            event_name=event.event_name,
+            wait_owner=wait_owner,
+            claim=claim,
         )
         result = await self._writer.submit(intake)
         self._metrics.routed(event.subtype, perf_counter() - began, result)
@@ -89,7 +108,7 @@ class EventRouter:
                 tenant_id=tenant_id,
                 idempotency_key=f"{tenant_id}:{idempotency_key}" if idempotency_key else None,
                 correlation_keys=(correlation_key,) if correlation_key else (),
-                meta={"event_name": event_name},
+                event_name=event_name,
             )
         )
 
@@ -100,7 +119,7 @@ class EventRouter:
         *,
         idempotency_key: str | None = None,
         correlation_key: str | None = None,
-        claim: Callable[[Connection], bool] | None = None,
+        claim: Claim | None = None,
         dedup_window_seconds: float | None = None,
     ) -> RouteResult:
         """A trigger's own occurrence: resume the wait it correlates with, else start."""

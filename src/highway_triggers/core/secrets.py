@@ -20,8 +20,9 @@ class SecretCipher:
     """Encrypts and decrypts short secrets (JWT secrets, webhook secrets) for storage."""
 
     def __init__(self, key_material: str) -> None:
-        key = hashlib.blake2b(key_material.encode(), digest_size=SecretBox.KEY_SIZE).digest()
-        self._box = SecretBox(key)
+        self.key = hashlib.blake2b(key_material.encode(), digest_size=SecretBox.KEY_SIZE).digest()
+        """The 32-byte key; other keys are derived from it (signed links)."""
+        self._box = SecretBox(self.key)
 
     @classmethod
     def from_settings(cls, secret_key: str | None, key_file: str) -> SecretCipher:

@@ -13,7 +13,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
 
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
@@ -26,6 +27,8 @@ INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
 MAX_SIGNATURES = 16
 """Signatures looked at per header: a request cannot make the gateway verify thousands."""
 WHSEC, WHPK = "whsec_", "whpk_"
+UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+"""A signed timestamp: ASCII digits only (``str.isdigit`` also takes ``²``), bounded."""
 
 Headers = Mapping[str, str]
 
@@ -53,8 +56,8 @@ def decode(value: str, encoding: str) -> bytes | None:
 
 
 def parse_timestamp(value: str | None) -> int:
-    """Unix seconds from a header; a missing or malformed one fails the signature."""
-    if value is None or not value.strip().isdigit():
+    """Unix seconds from a header (1 to 12 ASCII digits); anything else fails the signature."""
+    if value is None or not UNIX_SECONDS.fullmatch(value):
         raise signature_error("the signature timestamp is missing or not unix seconds")
     return int(value)
 
@@ -84,6 +87,43 @@ def verify_hmac(
     signature = decode(provided[len(prefix) :].strip(), encoding)
     if signature is None or not hmac.compare_digest(signature, hmac_digest(key, body, algorithm)):
         raise signature_error("the signature does not match the body")
+
+
+def matches_any(signature: bytes, expected: Iterable[bytes]) -> bool:
+    """Whether ``signature`` is one of ``expected``; every one is compared, in constant time."""
+    return any([hmac.compare_digest(signature, e) for e in expected])
+
+
+def verify_github(headers: Headers, body: bytes, secrets: Sequence[bytes]) -> None:
+    """``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>`` under one of the secrets."""
+    provided = headers.get("x-hub-signature-256") or ""
+    signature = decode(provided.removeprefix("sha256="), "hex")
+    if not provided.startswith("sha256=") or signature is None:
+        raise signature_error("the X-Hub-Signature-256 header is missing or malformed")
+    if not matches_any(signature, [hmac_digest(secret, body) for secret in secrets]):
+        raise signature_error("the X-Hub-Signature-256 signature does not match the body")
+
+
+def verify_slack(
+    headers: Headers,
+    body: bytes,
+    secrets: Sequence[bytes],
+    *,
+    tolerance: float = 300,
+    now: float,
+) -> None:
+    """``X-Slack-Signature: v0=<hex HMAC-SHA256 of v0:{timestamp}:{body}>`` under one of the
+    signing secrets, ``X-Slack-Request-Timestamp`` within ``tolerance`` seconds of ``now``."""
+    sent_at = headers.get("x-slack-request-timestamp")
+    provided = headers.get("x-slack-signature") or ""
+    timestamp = parse_timestamp(sent_at)
+    signature = decode(provided.removeprefix("v0="), "hex")
+    if not provided.startswith("v0=") or signature is None:
+        raise signature_error("the X-Slack-Signature header is missing or malformed")
+    content = f"v0:{sent_at}:".encode() + body
+    if not matches_any(signature, [hmac_digest(secret, content) for secret in secrets]):
+        raise signature_error("the X-Slack-Signature signature does not match the body")
+    check_timestamp(timestamp, tolerance, now)
 
 
 def standard_webhooks_key(secret: str) -> bytes:

@@ -21,7 +21,7 @@ from jsonschema.validators import validator_for
 from pydantic import (
     StringConstraints,
 )
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from highway_triggers.core.errors import ConfigError, HTTPError
@@ -29,9 +29,8 @@ from highway_triggers.core.trigger import BaseTrigger, TriggerConfig
 from highway_triggers.core.validation import JsonSchema, RequestBody
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
-from highway_triggers.db.models import Template
+from highway_triggers.db.tables import TEMPLATES
 
-TEMPLATES: Table = Template.__table__  # type: ignore[attr-defined]
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 Name = Annotated[str, StringConstraints(pattern=NAME)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]

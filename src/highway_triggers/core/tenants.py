@@ -7,7 +7,7 @@ import secrets
 
 from sqlalchemy import insert, select, update
 
-from highway_triggers.core.auth import TENANTS
+from highway_triggers.db.tables import TENANTS
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.db.columns import utcnow

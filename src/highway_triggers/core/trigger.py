@@ -11,7 +11,7 @@ from sqlalchemy import Connection
 from highway_triggers.core.event import Event, RouteResult
 
 if TYPE_CHECKING:
-    from highway_triggers.gateway import Gateway
+    from highway_triggers.core.context import GatewayContext
 
 OnFire = Literal["start", "resume_or_start", "resume_only"]
 
@@ -38,7 +38,7 @@ class BaseTrigger:
     """At most one active trigger of this type holds an index key (a webhook path): a
     deploy that would add a second one is refused with 409 (see ``DeploymentService``)."""
 
-    __slots__ = ("config", "gateway", "id", "revision", "tenant_id", "workflow_id")
+    __slots__ = ("config", "context", "id", "revision", "tenant_id", "workflow_id")
 
     def __init__(
         self,
@@ -47,14 +47,15 @@ class BaseTrigger:
         workflow_id: str,
         tenant_id: str | None,
         config: BaseModel,
-        gateway: Gateway,
+        context: GatewayContext,
         revision: int = 0,
     ) -> None:
         self.id = id
         self.workflow_id = workflow_id
         self.tenant_id = tenant_id
         self.config = config
-        self.gateway = gateway
+        self.context = context
+        """The gateway this trigger runs in, as plugins see it."""
         self.revision = revision
         """The ``trigger_index`` revision this instance was built from (a newer row replaces it)."""
 
@@ -106,7 +107,7 @@ class BaseTrigger:
         ``dedup_window_seconds`` shortens how long ``idempotency_key`` marks a redelivery
         (default: ``HIGHWAY_DELIVERY_RETENTION_HOURS``).
         """
-        return await self.gateway.router.fire(
+        return await self.context.router.fire(
             self,
             data,
             idempotency_key=idempotency_key,

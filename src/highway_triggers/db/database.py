@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
-from sqlmodel import Session
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -114,9 +113,6 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.dialect == "postgresql"
-
-    def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
 
     async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` serialised with every other hot-path write (see ``inline_writes``)."""

@@ -110,6 +110,9 @@ class Wait(SQLModel, table=True):
     expires_at: datetime | None = _ts(nullable=True)
     consumed_at: datetime | None = _ts(nullable=True)
     closed_reason: str | None = None
+    owner: str | None = None
+    """The plugin whose events alone may resume this wait (its own routes verify them);
+    ``None``: any event or hook with the key or token."""
     created_at: datetime = _ts(default_factory=utcnow)
 
 
@@ -223,3 +226,25 @@ class EarlyEvent(SQLModel, table=True):
     received_at: datetime = _ts()
     expires_at: datetime = _ts(index=True)
     consumed_at: datetime | None = _ts(nullable=True)
+
+
+class Lease(SQLModel, table=True):
+    """A named lease one replica holds until ``expires_at`` (one watcher per mailbox)."""
+
+    __tablename__ = "leases"
+
+    name: str = Field(primary_key=True)
+    holder: str
+    acquired_at: datetime = _ts()
+    expires_at: datetime = _ts()
+
+
+class UsedLink(SQLModel, table=True):
+    """A signed link that was used: a second use of the same link is refused."""
+
+    __tablename__ = "used_links"
+
+    link_id: str = Field(primary_key=True)
+    purpose: str
+    used_at: datetime = _ts()
+    expires_at: datetime = _ts(index=True)

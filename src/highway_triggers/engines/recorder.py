@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from highway_triggers.core.engine import EngineAdapter, PausedRun
-from highway_triggers.core.outbox import new_id
+from highway_triggers.core.ids import new_id
 from highway_triggers.core.plugins import hookimpl
 
 

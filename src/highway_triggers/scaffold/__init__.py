@@ -26,6 +26,7 @@ def scaffold(name: str, target: Path) -> Path:
         "name": name,
         "package": package,
         "subtype": "_".join(words).upper(),
+        "route": "-".join(words),
         "class_name": "".join(w.capitalize() for w in words) + "Trigger",
     }
     for source in sorted(TEMPLATE.rglob("*.tmpl")):

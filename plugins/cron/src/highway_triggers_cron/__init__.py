@@ -7,6 +7,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from highway_triggers import BaseTrigger, hookimpl
+from highway_triggers.plugin import GatewayContext
 from highway_triggers_cron.api import routes
 from highway_triggers_cron.service import scheduler_of
 from highway_triggers_cron.trigger import CronTrigger
@@ -20,22 +21,22 @@ def highway_trigger_types() -> list[type[BaseTrigger]]:
 
 
 @hookimpl
-def highway_routes(gateway: Any) -> list[BaseRoute]:
+def highway_routes(gateway: GatewayContext) -> list[BaseRoute]:
     return routes
 
 
 @hookimpl
-def highway_startup(gateway: Any) -> Any:
+def highway_startup(gateway: GatewayContext) -> Any:
     return scheduler_of(gateway).start()
 
 
 @hookimpl
-def highway_shutdown(gateway: Any) -> Any:
+def highway_shutdown(gateway: GatewayContext) -> Any:
     return scheduler_of(gateway).stop()
 
 
 @hookimpl
-def highway_health(gateway: Any) -> dict[str, Any]:
+def highway_health(gateway: GatewayContext) -> dict[str, Any]:
     return scheduler_of(gateway).health()
 
 

@@ -6,26 +6,29 @@ An admin token manages every tenant's schedules; a tenant's JWT only its own.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from highway_triggers.core.errors import ConfigError, HTTPError
-from highway_triggers.core.http import admin_or_tenant, gateway_of, read_object
+from highway_triggers.plugin import (
+    ConfigError,
+    Database,
+    GatewayContext,
+    HTTPError,
+    admin_or_tenant,
+    context_of,
+    read_object,
+)
 from highway_triggers_cron import claims
 from highway_triggers_cron.catchup import COUNT_LIMIT
 from highway_triggers_cron.config import CronConfig
 from highway_triggers_cron.service import scheduler_of
 from highway_triggers_cron.timetable import iso_utc
 from highway_triggers_cron.views import preview_view, schedule_view
-
-if TYPE_CHECKING:
-    from highway_triggers.gateway import Gateway
 
 SCHEDULE_FIELDS = frozenset(CronConfig.model_fields)
 TARGET_FIELDS = ("workflow_id", "template", "tenant_id")
@@ -34,15 +37,14 @@ MAX_PREVIEW = 500
 
 async def list_schedules(request: Request) -> Response:
     """Schedules; filters ``workflow_id`` and (for an admin) ``tenant_id``."""
-    gateway = gateway_of(request)
+    context = context_of(request)
     tenant = await admin_or_tenant(request)
-    triggers = await asyncio.to_thread(
-        gateway.deployments.list_triggers,
+    triggers = await context.deployments.list_triggers(
         type="CRON",
         workflow_id=request.query_params.get("workflow_id"),
         tenant_id=tenant or request.query_params.get("tenant_id"),
     )
-    schedules = await _views(gateway, triggers)
+    schedules = await _views(context, triggers)
     return JSONResponse({"schedules": schedules, "count": len(schedules)})
 
 
@@ -50,18 +52,17 @@ async def create_schedule(request: Request) -> Response:
     """Create a schedule: ``cron_expression``, ``workflow_id`` or ``template``, and the
     optional ``timezone``, ``enabled``, ``jitter_seconds``, ``catchup_window_seconds``,
     ``start_at``, ``end_at``, ``on_fire``, ``tenant_id``."""
-    gateway = gateway_of(request)
+    context = context_of(request)
     tenant = await admin_or_tenant(request)
     body = _trigger_body(await read_object(request), tenant, {})
-    created = await asyncio.to_thread(gateway.deployments.create_trigger, body)
-    await gateway.manager.sync()
-    return JSONResponse((await _views(gateway, [created]))[0], status_code=201)
+    created = await context.deployments.create_trigger(body)
+    return JSONResponse((await _views(context, [created]))[0], status_code=201)
 
 
 async def get_schedule(request: Request) -> Response:
     """One schedule, with ``next_run_at``, ``last_run_at`` and ``paused``."""
     current, _ = await _existing(request)
-    return JSONResponse((await _views(gateway_of(request), [current]))[0])
+    return JSONResponse((await _views(context_of(request), [current]))[0])
 
 
 async def update_schedule(request: Request) -> Response:
@@ -74,10 +75,8 @@ async def update_schedule(request: Request) -> Response:
 
 async def delete_schedule(request: Request) -> Response:
     """Remove a schedule: its job goes on every replica, and a fire under way is refused."""
-    gateway = gateway_of(request)
     current, _ = await _existing(request)
-    await asyncio.to_thread(gateway.deployments.delete_trigger, current["trigger_id"])
-    await gateway.manager.sync()
+    await context_of(request).deployments.delete_trigger(current["trigger_id"])
     return Response(status_code=204)
 
 
@@ -88,7 +87,7 @@ async def pause_schedule(request: Request) -> Response:
     _only(body, {"note"})
     config = {**_pause_state(current["config"], False, _now(request)), "note": body.get("note")}
     if config == current["config"]:
-        return JSONResponse((await _views(gateway_of(request), [current]))[0])
+        return JSONResponse((await _views(context_of(request), [current]))[0])
     return await _update(request, current, {"config": config})
 
 
@@ -97,7 +96,7 @@ async def resume_schedule(request: Request) -> Response:
     (they are counted as skipped, reason ``paused``)."""
     current, _ = await _existing(request)
     if current["config"].get("enabled", True):
-        return JSONResponse((await _views(gateway_of(request), [current]))[0])
+        return JSONResponse((await _views(context_of(request), [current]))[0])
     config = _pause_state(current["config"], True, _now(request))
     return await _update(request, current, {"config": config})
 
@@ -121,7 +120,7 @@ async def _existing(request: Request) -> tuple[dict[str, Any], str | None]:
     there is no such schedule the caller may see."""
     schedule_id = request.path_params["schedule_id"]
     tenant = await admin_or_tenant(request)
-    trigger = await asyncio.to_thread(gateway_of(request).deployments.get_trigger, schedule_id)
+    trigger = await context_of(request).deployments.get_trigger(schedule_id)
     if trigger is None or trigger["type"] != "CRON" or tenant not in (None, trigger["tenant_id"]):
         raise HTTPError(404, "SCHEDULE_NOT_FOUND", f"no schedule {schedule_id!r}")
     return trigger, tenant
@@ -130,18 +129,15 @@ async def _existing(request: Request) -> tuple[dict[str, Any], str | None]:
 async def _update(request: Request, current: dict[str, Any], body: dict[str, Any]) -> Response:
     """Apply ``body`` through the deployment service; a schedule that resumes counts the
     slots it skipped while paused."""
-    gateway = gateway_of(request)
-    updated = await asyncio.to_thread(
-        gateway.deployments.update_trigger, current["trigger_id"], body
-    )
+    context = context_of(request)
+    updated = await context.deployments.update_trigger(current["trigger_id"], body)
     if updated is None:
         raise HTTPError(404, "SCHEDULE_NOT_FOUND", f"no schedule {current['trigger_id']!r}")
-    await gateway.manager.sync()
     before = CronConfig.model_validate(current["config"])
     if before.paused_at is not None and updated["config"]["enabled"]:
         skipped = before.timetable.count_between(before.paused_at, _now(request), COUNT_LIMIT)
-        scheduler_of(gateway).metrics.skipped("paused", skipped)
-    return JSONResponse((await _views(gateway, [updated]))[0])
+        scheduler_of(context).metrics.skipped("paused", skipped)
+    return JSONResponse((await _views(context, [updated]))[0])
 
 
 def _trigger_body(
@@ -189,21 +185,21 @@ def _pause_state(config: dict[str, Any], enabled: Any, now: datetime) -> dict[st
     return config
 
 
-async def _views(gateway: Gateway, triggers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def _views(context: GatewayContext, triggers: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The schedules as answered, with their last runs read in one go."""
     ids = [t["trigger_id"] for t in triggers]
-    last = await gateway.db.call(_last_runs, gateway, ids)
-    now = scheduler_of(gateway).clock()
+    last = await context.database.call(_last_runs, context.database, ids)
+    now = scheduler_of(context).clock()
     return [schedule_view(trigger, last.get(trigger["trigger_id"]), now) for trigger in triggers]
 
 
-def _last_runs(gateway: Gateway, ids: list[str]) -> dict[str, tuple[datetime, datetime]]:
-    with gateway.db.engine.connect() as conn:
+def _last_runs(db: Database, ids: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    with db.engine.connect() as conn:
         return claims.last_runs(conn, ids)
 
 
 def _now(request: Request) -> datetime:
-    return scheduler_of(gateway_of(request)).clock()
+    return scheduler_of(context_of(request)).clock()
 
 
 routes: list[BaseRoute] = [

@@ -15,7 +15,7 @@ from apscheduler.executors.base import BaseExecutor
 from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
 from apscheduler.triggers.base import BaseTrigger
 
-from highway_triggers.core.jitter import hash_jitter
+from highway_triggers.plugin import hash_jitter
 from highway_triggers_cron.config import CronConfig
 from highway_triggers_cron.timetable import Timetable
 

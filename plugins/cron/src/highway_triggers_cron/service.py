@@ -9,15 +9,13 @@ from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
-from weakref import WeakKeyDictionary
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection
 
-from highway_triggers.db.columns import utcnow
-from highway_triggers.db.database import Database
+from highway_triggers.plugin import Database, GatewayContext, Tasks, TriggerLookup, utcnow
 from highway_triggers_cron import claims
 from highway_triggers_cron.aps import HeapJobStore, SlotExecutor, Slots
 from highway_triggers_cron.catchup import plan_restore
@@ -27,26 +25,31 @@ from highway_triggers_cron.settings import CronSettings
 from highway_triggers_cron.timetable import iso_utc
 
 if TYPE_CHECKING:
-    from highway_triggers.gateway import Gateway
     from highway_triggers_cron.trigger import CronTrigger
 
 log = logging.getLogger(__name__)
 _aps_log = logging.getLogger(f"{__name__}.apscheduler")
 _aps_log.setLevel(logging.WARNING)  # APScheduler logs every added job at INFO
 PRUNE_SECONDS = 3600
+PRUNE_TASK = "cron-prune"
 STOP_SECONDS = 10
 RESTORE_CHUNK = 1000
 T = TypeVar("T")
 
-_schedulers: WeakKeyDictionary[Gateway, Scheduler] = WeakKeyDictionary()
 
-
-def scheduler_of(gateway: Gateway) -> Scheduler:
-    """The gateway's scheduler, made on first use: triggers start before the start-up hook."""
-    scheduler = _schedulers.get(gateway)
-    if scheduler is None:
-        scheduler = _schedulers[gateway] = Scheduler(gateway.db, gateway.metrics.registry)
-    return scheduler
+def scheduler_of(context: GatewayContext) -> Scheduler:
+    """The gateway's scheduler, kept in its context and made on first use: triggers start
+    before the start-up hook."""
+    return context.state(
+        Scheduler,
+        lambda: Scheduler(
+            context.database,
+            context.metrics,
+            context.triggers,
+            context.tasks,
+            context.plugin_settings(CronSettings),
+        ),
+    )
 
 
 class Scheduler:
@@ -54,22 +57,32 @@ class Scheduler:
 
     Triggers started before :meth:`start` (the ones restored with the gateway) wait for
     it, which catches up what they missed; later ones are scheduled from now on. It holds
-    no reference to the gateway, only to its triggers while they are scheduled.
+    the parts of the gateway it uses (database, trigger lookup, tasks), and its triggers
+    while they are scheduled.
     """
 
-    def __init__(self, db: Database, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        db: Database,
+        registry: CollectorRegistry,
+        triggers: TriggerLookup,
+        tasks: Tasks,
+        settings: CronSettings,
+    ) -> None:
         self.clock: Callable[[], datetime] = utcnow
         """Now, as an aware UTC datetime; tests may replace it."""
-        self.settings = CronSettings()
+        self.settings = settings
         self.metrics = CronMetrics(registry, lambda: len(self._store))
         self._db = db
         self._sql = ClaimSQL(db.dialect)
+        self._triggers = triggers
+        self._tasks = tasks
         self._waiting: dict[str, CronTrigger] = {}
         self._jobs: dict[str, tuple[CronTrigger, Slots]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._fires: set[asyncio.Task[None]] = set()
         self._store = HeapJobStore()
         self._aps: AsyncIOScheduler | None = None
-        self._housekeeping: asyncio.Task[None] | None = None
+        self._pruning = False
         self._closing = False
 
     # triggers ---------------------------------------------------------------------------
@@ -105,12 +118,12 @@ class Scheduler:
 
     async def start(self) -> None:
         """Restore the waiting triggers, catching up missed slots, then start APScheduler."""
-        since = await self._db.call(self._read, claims.restore_points)
+        since = await self._db.call(self._read, claims.restore_points, self._triggers)
         now = self.clock()
         self._aps = AsyncIOScheduler(
             timezone=UTC,
             jobstores={"default": self._store},
-            executors={"default": SlotExecutor(self._tasks)},
+            executors={"default": SlotExecutor(self._fires)},
             job_defaults={"coalesce": False, "misfire_grace_time": None, "max_instances": 2**31},
             logger=_aps_log,
         )
@@ -133,19 +146,20 @@ class Scheduler:
         self._aps.start()
         for trigger, slot in catch_ups:
             self._spawn(self._fire(trigger, slot, due=None))
-        self._housekeeping = asyncio.create_task(self._prune(), name="highway-cron-prune")
+        self._tasks.spawn(PRUNE_TASK, self._prune)
+        self._pruning = True
         log.info("scheduler started: %d schedules, %d caught up", len(self._store), len(catch_ups))
 
     async def stop(self) -> None:
         """Stop scheduling; wait a little for fires under way (the outbox still takes them)."""
         self._closing = True
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
+        if self._pruning:
+            await self._tasks.cancel(PRUNE_TASK)
         if self._aps is not None and self._aps.running:
             self._aps.shutdown(wait=False)
         self._aps = None
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+        if self._fires:
+            await asyncio.wait(self._fires, timeout=STOP_SECONDS)
 
     # firing -----------------------------------------------------------------------------
 
@@ -174,7 +188,7 @@ class Scheduler:
 
     async def _fire(self, trigger: CronTrigger, slot: datetime, *, due: datetime | None) -> None:
         """Fire ``slot`` if this replica wins its claim; ``due`` is ``None`` for a catch-up."""
-        claim = SlotClaim(self._sql, trigger.id, trigger.revision, slot)
+        claim = SlotClaim(self._sql, self._triggers, trigger, slot)
         try:
             result = await trigger.fire(
                 fire_data(trigger, slot, catch_up=due is None),
@@ -192,24 +206,22 @@ class Scheduler:
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._fires.add(task)
+        task.add_done_callback(self._fires.discard)
 
     # housekeeping -----------------------------------------------------------------------
 
     async def _prune(self) -> None:
-        """Forget claims past the retention period (each schedule's latest stays)."""
+        """Forget claims past the retention period (each schedule's latest stays); a
+        supervised task, so a failure is logged and the loop restarted."""
         while True:
             await asyncio.sleep(PRUNE_SECONDS)
             before = self.clock() - timedelta(hours=self.settings.claim_retention_hours)
-            try:
-                await self._db.call(self._write, claims.prune, before)
-            except Exception:
-                log.exception("pruning old schedule claims failed")
+            await self._db.call(self._write, claims.prune, before)
 
-    def _read(self, query: Callable[[Connection], T]) -> T:
+    def _read(self, query: Callable[[Connection, Any], T], *args: Any) -> T:
         with self._db.engine.connect() as conn:
-            return query(conn)
+            return query(conn, *args)
 
     def _write(self, change: Callable[[Connection, Any], T], *args: Any) -> T:
         with self._db.engine.begin() as conn:

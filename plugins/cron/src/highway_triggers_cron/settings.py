@@ -1,14 +1,15 @@
 """The plugin's settings, from ``HIGHWAY_SCHEDULER_*`` environment variables."""
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from highway_triggers.plugin import PluginSettings
 from highway_triggers_cron.timetable import zone_named
 
 MAX_CATCHUP_WINDOW_SECONDS = 7 * 24 * 3600
 
 
-class CronSettings(BaseSettings):
+class CronSettings(PluginSettings):
     """``HIGHWAY_SCHEDULER_TIMEZONE`` and ``HIGHWAY_SCHEDULER_CLAIM_RETENTION_HOURS``."""
 
     model_config = SettingsConfigDict(env_prefix="HIGHWAY_SCHEDULER_", extra="ignore")

@@ -21,7 +21,7 @@ class CronTrigger(BaseTrigger):
 
     async def start(self) -> None:
         if self.config.enabled:
-            scheduler_of(self.gateway).add(self)
+            scheduler_of(self.context).add(self)
 
     async def stop(self) -> None:
-        scheduler_of(self.gateway).remove(self.id)
+        scheduler_of(self.context).remove(self.id)

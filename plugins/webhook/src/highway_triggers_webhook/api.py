@@ -5,25 +5,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from highway_triggers import Event, RouteResult
-from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.http import accepted, admin, read_object
-from highway_triggers.core.ipfilter import Networks
-from highway_triggers.db.columns import utcnow
+from highway_triggers.plugin import GatewayContext, HTTPError, accepted, admin, read_object, utcnow
 from highway_triggers_webhook.held import HeldRequests
 from highway_triggers_webhook.options import Answer, WebhookOptions
 from highway_triggers_webhook.registrations import RegistrationRequest, RegistrationStore
 from highway_triggers_webhook.trigger import METHODS, SUBTYPE, WebhookConfig, WebhookTrigger
-
-if TYPE_CHECKING:
-    from highway_triggers.gateway import Gateway
 
 RUN_SUBTYPE = "WEBHOOK_RUN"
 """Events of per-run webhooks: they resume their run's wait and start nothing."""
@@ -33,18 +26,10 @@ Deliver = Callable[[dict[str, Any]], Awaitable[RouteResult]]
 class WebhookApi:
     """One gateway's webhook endpoints and the requests they hold open."""
 
-    def __init__(self, gateway: Gateway) -> None:
-        settings = gateway.settings
-        self._gateway = gateway
-        self._trusted = Networks.from_csv(settings.trusted_proxies)
-        self.held = HeldRequests(gateway.db, settings.reconcile_interval_seconds)
-        self.registrations = RegistrationStore(
-            gateway.db,
-            gateway.waits,
-            gateway.cipher,
-            settings.base_url,
-            retention=timedelta(hours=settings.delivery_retention_hours),
-        )
+    def __init__(self, context: GatewayContext) -> None:
+        self._context = context
+        self.held = HeldRequests(context)
+        self.registrations = RegistrationStore(context)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -63,7 +48,7 @@ class WebhookApi:
         trigger's ``response``.
         """
         path = str(request.path_params["path"]).strip("/")
-        found = self._gateway.manager.index.candidates(SUBTYPE, (path,))
+        found = self._context.triggers.candidates(SUBTYPE, (path,))
         if not found:
             raise HTTPError(404, "WEBHOOK_NOT_FOUND", f"no webhook is deployed at {path!r}")
         trigger = cast(WebhookTrigger, found[0])
@@ -73,7 +58,7 @@ class WebhookApi:
             raise HTTPError(
                 405, "METHOD_NOT_ALLOWED", f"this webhook takes {allow}", headers={"Allow": allow}
             )
-        data = await trigger.guard.admit(request, self._trusted)
+        admitted = await trigger.guard.admit(request, self._context.trusted_proxies)
         key = _dedup_key(request, config, path)
 
         async def start(payload: dict[str, Any]) -> RouteResult:
@@ -81,7 +66,7 @@ class WebhookApi:
                 payload, idempotency_key=key, dedup_window_seconds=config.dedup_retention_seconds
             )
 
-        return await self._deliver({**data, "webhook_path": path}, config, start)
+        return await self._deliver({**admitted.data, "webhook_path": path}, config, start)
 
     async def register(self, request: Request) -> Response:
         """Register a per-run webhook for a suspended run; ``{"webhook_id", "url", …}``.
@@ -89,7 +74,9 @@ class WebhookApi:
         201 for a new one; 200 with the first one for an ``idempotency_key`` seen before.
         """
         registration = RegistrationRequest.parse(await read_object(request))
-        view, created = await self._gateway.db.write(self.registrations.register, registration)
+        view, created = await self._context.database.write(
+            self.registrations.register, registration
+        )
         return JSONResponse(view, status_code=201 if created else 200)
 
     async def run_webhook(self, request: Request) -> Response:
@@ -104,7 +91,7 @@ class WebhookApi:
             raise HTTPError(404, "WEBHOOK_NOT_FOUND", f"no webhook {webhook_id!r}")
         if registration.expires_at is not None and registration.expires_at <= utcnow():
             raise HTTPError(410, "WEBHOOK_EXPIRED", f"webhook {webhook_id!r} has expired")
-        data = await registration.guard.admit(request, self._trusted)
+        admitted = await registration.guard.admit(request, self._context.trusted_proxies)
         key = _dedup_key(request, registration.options, webhook_id)
 
         async def resume(payload: dict[str, Any]) -> RouteResult:
@@ -116,12 +103,15 @@ class WebhookApi:
                 correlation_keys=(registration.token,),
                 dedup_window_seconds=registration.options.dedup_retention_seconds,
             )
-            result = await self._gateway.router.route(event, tokens_only=True)
+            result = await self._context.router.route(
+                event, tokens_only=True, wait_owner=registration.wait_owner
+            )
             if not result.duplicate and result.delivered_to == 0:
                 raise HTTPError(410, "WEBHOOK_CONSUMED", f"webhook {webhook_id!r} was used already")
             return result
 
-        return await self._deliver({**data, "webhook_id": webhook_id}, registration.options, resume)
+        data = {**admitted.data, "webhook_id": webhook_id}
+        return await self._deliver(data, registration.options, resume)
 
     async def respond(self, request: Request) -> Response:
         """Answer a held webhook request (``response: wait``): ``{"status", "headers", "body"}``.

@@ -18,10 +18,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 
-from highway_triggers.core.changes import announce, listen
-from highway_triggers.core.errors import HTTPError
-from highway_triggers.db.columns import utcnow
-from highway_triggers.db.database import Database
+from highway_triggers.plugin import Database, GatewayContext, HTTPError, announce, utcnow
 from highway_triggers_webhook.options import Answer
 from highway_triggers_webhook.tables import HELD
 
@@ -33,24 +30,16 @@ KEEP_ANSWERED = timedelta(hours=1)
 class HeldRequests:
     """Holds requests on this replica and records answers for any replica's requests."""
 
-    def __init__(self, db: Database, poll_seconds: float) -> None:
-        self._db = db
-        self._poll_seconds = poll_seconds
+    def __init__(self, context: GatewayContext) -> None:
+        self._context = context
+        self._db: Database = context.database
+        self._poll_seconds = context.settings.reconcile_interval_seconds
         self._held: dict[str, tuple[asyncio.Future[Answer], float]] = {}
         self._kick = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._watch(), name="highway-webhook-answers"))
-        if self._db.is_postgres:
-            kick = self._kick.set
-            listener = listen(self._db, CHANNEL, lambda _: kick(), self._poll_seconds)
-            self._tasks.append(asyncio.create_task(listener, name="highway-webhook-listen"))
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Watch for answers as one of the gateway's tasks (stopped with it)."""
+        self._context.tasks.spawn("highway-webhook-answers", self._serve)
 
     async def hold(self, request_id: str, timeout: float) -> None:
         """Start holding ``request_id`` for ``timeout`` seconds; :meth:`release` it after."""
@@ -75,6 +64,13 @@ class HeldRequests:
         """Record a run's answer; 404 unknown, 409 answered already, 410 no longer held."""
         await self._db.write(self._record, request_id, answer)
         self._kick.set()
+
+    async def _serve(self) -> None:
+        """Watch, and listen for announced answers (on SQLite ``listen`` returns at once)."""
+        kick = self._kick.set
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._watch())
+            group.create_task(self._context.listen(CHANNEL, lambda _: kick()))
 
     async def _watch(self) -> None:
         """Resolve held requests whose answer was recorded: on a kick, or every poll."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import JSONResponse, Response
 
-from highway_triggers.core.ipfilter import Networks
-from highway_triggers.core.validation import RequestBody
+from highway_triggers.plugin import AuthObject, IngressGuard, Networks, RequestBody
 
 HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")]
 HeaderValue = Annotated[str, Field(max_length=8192, pattern=r"^[^\r\n]*$")]
@@ -66,6 +66,16 @@ class WebhookOptions(BaseModel):
     request until the run answers it, at most ``response_timeout_seconds``, else 202."""
     response_timeout_seconds: float = Field(default=10, gt=0, le=300)
     """How long ``wait`` holds a request before answering 202."""
+
+    def guard(self, auth: AuthObject, unseal: Callable[[str], str]) -> IngressGuard:
+        """The checks of this endpoint for requests signed as ``auth`` (its secrets sealed)."""
+        return IngressGuard.build(
+            auth,
+            unseal,
+            tolerance=self.timestamp_tolerance_seconds,
+            ip_allowlist=self.ip_allowlist,
+            max_body_bytes=self.max_body_bytes,
+        )
 
     @field_validator("ip_allowlist")
     @classmethod

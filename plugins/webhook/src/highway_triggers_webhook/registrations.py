@@ -1,11 +1,13 @@
 """Per-run webhooks: an engine registers one for a suspended run; a call resumes that run.
 
-Each registration is a core wait on a random token (never shown: whoever knows a token
-may resume its run through ``/api/v1/hooks``), so consumption is the router's atomic
-claim of the wait, and resumes go through the dispatch outbox exactly once and, for a
-multi-use webhook, in order. An unused webhook past ``expires_at`` resumes its run
-once with ``{"status": "timeout"}`` (the core's wait timeout). The signature object is
-stored with its secrets sealed, and later registrations may refer to it by id.
+Each registration is a wait of this plugin (``OWNER``) on a random token, written in the
+same transaction as the registration's row. Only the plugin's receiver resumes it (not
+``/api/v1/hooks/{token}``), so no call gets around the webhook's checks; consumption is
+the router's atomic claim of the wait, and resumes go through the dispatch outbox
+exactly once and, for a multi-use webhook, in order. An unused webhook past
+``expires_at`` resumes its run once with ``{"status": "timeout"}`` (the core's wait
+timeout). The signature object is stored with its secrets sealed, and later
+registrations may refer to it by id.
 """
 
 from __future__ import annotations
@@ -17,19 +19,24 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Self
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select, update
 
-from highway_triggers.core.auth_objects import AUTH, Auth, NoAuth
-from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.secrets import SecretCipher
-from highway_triggers.core.validation import RequestBody
-from highway_triggers.core.waits import WAITS, WaitRequest, WaitService
-from highway_triggers.db.columns import utcnow
-from highway_triggers.db.database import Database
-from highway_triggers_webhook.guard import Guard
+from highway_triggers.plugin import (
+    AUTH,
+    Auth,
+    GatewayContext,
+    HTTPError,
+    IngressGuard,
+    NoAuth,
+    RequestBody,
+    WaitRequest,
+    utcnow,
+)
 from highway_triggers_webhook.options import WebhookOptions
 from highway_triggers_webhook.tables import REGISTRATIONS, SIGNATURES
 
+OWNER = "highway-triggers-webhook"
+"""The owner of the plugin's waits (its distribution name): only its routes resume them."""
 EVENT_NAME = "webhook"
 CACHE_SIZE = 4096
 Text = Annotated[str, StringConstraints(min_length=1, max_length=512)]
@@ -68,33 +75,28 @@ class Registration:
 
     webhook_id: str
     token: str
+    wait_owner: str | None
+    """Whose wait it resumes: ``OWNER``, or ``None`` for one registered before
+    ``webhook_0002``, whose wait has no owner."""
     expires_at: datetime | None
     options: WebhookOptions
-    guard: Guard
+    guard: IngressGuard
 
 
 class RegistrationStore:
     """Registers per-run webhooks (sync: through ``Database.write``) and finds them for
     their receiver."""
 
-    def __init__(
-        self,
-        db: Database,
-        waits: WaitService,
-        cipher: SecretCipher,
-        base_url: str,
-        retention: timedelta,
-    ) -> None:
-        self._db = db
-        self._waits = waits
-        self._cipher = cipher
-        self._base_url = base_url
-        self._retention = retention
+    def __init__(self, context: GatewayContext) -> None:
+        self._context = context
+        self._db = context.database
+        self._retention = timedelta(hours=context.settings.delivery_retention_hours)
         self._cache: OrderedDict[str, Registration] = OrderedDict()
 
     def register(self, request: RegistrationRequest) -> tuple[dict[str, Any], bool]:
         """The new webhook and ``True``, or the one registered with the same idempotency key
-        and ``False``; 404 ``SIGNATURE_NOT_FOUND`` for a signature id the tenant lacks."""
+        and ``False``; 404 ``SIGNATURE_NOT_FOUND`` for a signature id the tenant lacks. Its
+        rows and its wait are written in one transaction: all of them, or none."""
         now = utcnow()
         webhook_id = secrets.token_urlsafe(24)
         token = f"webhook:{secrets.token_urlsafe(32)}"
@@ -114,6 +116,7 @@ class RegistrationStore:
             conn.execute(
                 delete(REGISTRATIONS).where(REGISTRATIONS.c.expires_at < now - self._retention)
             )
+            # the row first: it claims the idempotency key before the wait is written
             conn.execute(
                 insert(REGISTRATIONS).values(
                     id=webhook_id,
@@ -128,8 +131,23 @@ class RegistrationStore:
                     created_at=now,
                 )
             )
+            wait_id = self._register_wait(conn, request, token, now)
+            conn.execute(
+                update(REGISTRATIONS)
+                .where(REGISTRATIONS.c.id == webhook_id)
+                .values(wait_id=wait_id)
+            )
+        return self._view(
+            webhook_id, signature_id, wait_id, request.expires_at, request.multi_use
+        ), True
+
+    def _register_wait(
+        self, conn: Connection, request: RegistrationRequest, token: str, now: datetime
+    ) -> str:
+        """The id of the webhook's new wait, written in ``conn``'s transaction."""
         timeout = (request.expires_at - now).total_seconds() if request.expires_at else None
-        wait, _ = self._waits.register(
+        wait, _ = self._context.waits.register_in(
+            conn,
             WaitRequest(
                 tenant_id=request.tenant_id,
                 workflow_run_id=request.workflow_run_id,
@@ -138,11 +156,11 @@ class RegistrationStore:
                 token=token,
                 timeout_seconds=timeout,
                 multi_use=request.multi_use,
-            )
+            ),
+            owner=OWNER,
         )
-        return self._view(
-            webhook_id, signature_id, wait["wait_id"], request.expires_at, request.multi_use
-        ), True
+        wait_id: str = wait["wait_id"]
+        return wait_id
 
     async def find(self, webhook_id: str) -> Registration | None:
         """The registration, or ``None``; kept in memory, as registrations never change."""
@@ -165,14 +183,15 @@ class RegistrationStore:
         if row is None:
             return None
         options = WebhookOptions.model_validate(row.options)
-        guard = Guard.build(options, AUTH.validate_python(row.signature), self._cipher.unseal)
-        return Registration(row.id, row.token, row.expires_at, options, guard)
+        guard = options.guard(AUTH.validate_python(row.signature), self._context.unseal)
+        owner = None if row.wait_id is None else OWNER
+        return Registration(row.id, row.token, owner, row.expires_at, options, guard)
 
     def _store_signature(
         self, conn: Connection, request: RegistrationRequest, now: datetime
     ) -> str:
         signature_id = f"sig_{secrets.token_urlsafe(12)}"
-        sealed = (request.signature or NoAuth()).sealed(self._cipher.seal)
+        sealed = (request.signature or NoAuth()).sealed(self._context.seal)
         conn.execute(
             insert(SIGNATURES).values(
                 id=signature_id,
@@ -192,9 +211,7 @@ class RegistrationStore:
 
     def _by_key(self, conn: Connection, request: RegistrationRequest) -> dict[str, Any] | None:
         row = conn.execute(
-            select(REGISTRATIONS, WAITS.c.id.label("wait_id"))
-            .join(WAITS, WAITS.c.token == REGISTRATIONS.c.token, isouter=True)
-            .where(
+            select(REGISTRATIONS).where(
                 REGISTRATIONS.c.tenant_id == request.tenant_id,
                 REGISTRATIONS.c.idempotency_key == request.idempotency_key,
             )
@@ -213,7 +230,7 @@ class RegistrationStore:
     ) -> dict[str, Any]:
         return {
             "webhook_id": webhook_id,
-            "url": f"{self._base_url}/api/v1/webhooks/{webhook_id}",
+            "url": f"{self._context.base_url}/api/v1/webhooks/{webhook_id}",
             "signature_id": signature_id,
             "wait_id": wait_id,
             "expires_at": expires_at.isoformat() if expires_at else None,

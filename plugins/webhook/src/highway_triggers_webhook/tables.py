@@ -1,8 +1,8 @@
-"""The plugin's tables (created by ``migrations/webhook_0001.py``)."""
+"""The plugin's tables (created by its ``migrations``)."""
 
 from sqlalchemy import Boolean, Column, Index, MetaData, String, Table, UniqueConstraint
 
-from highway_triggers.db.columns import JSONType, UtcDateTime
+from highway_triggers.plugin import JSONType, UtcDateTime
 
 metadata = MetaData()
 
@@ -23,6 +23,7 @@ REGISTRATIONS = Table(
     Column("tenant_id", String, nullable=False),
     Column("workflow_run_id", String, nullable=False),
     Column("token", String, nullable=False, unique=True),  # the wait's token: a credential
+    Column("wait_id", String, nullable=True),  # None: registered before webhook_0002
     Column("signature_id", String, nullable=False),
     Column("options", JSONType, nullable=False),
     Column("multi_use", Boolean, nullable=False),
@@ -31,7 +32,7 @@ REGISTRATIONS = Table(
     Column("created_at", UtcDateTime, nullable=False),
     UniqueConstraint("tenant_id", "idempotency_key", name="ux_webhook_registrations_key"),
 )
-"""Per-run webhooks; each resumes its run through a wait on ``token`` (core waits)."""
+"""Per-run webhooks; each resumes its run through the plugin's wait ``wait_id`` on ``token``."""
 
 HELD = Table(
     "webhook_held_requests",

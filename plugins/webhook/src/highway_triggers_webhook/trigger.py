@@ -8,8 +8,7 @@ from typing import Annotated, Any, Literal, cast, get_args
 from pydantic import Field, ValidationError, field_validator
 
 from highway_triggers import BaseTrigger, TriggerConfig
-from highway_triggers.core.auth_objects import AUTH, Auth, NoAuth
-from highway_triggers_webhook.guard import Guard
+from highway_triggers.plugin import AUTH, Auth, NoAuth
 from highway_triggers_webhook.options import WebhookOptions
 
 SUBTYPE = "WEBHOOK"
@@ -48,7 +47,7 @@ class WebhookTrigger(BaseTrigger):
         super().__init__(**fields)
         # built here, so that a config whose secrets cannot be unsealed is never indexed
         config = cast(WebhookConfig, self.config)
-        self.guard = Guard.build(config, config.auth, self.gateway.cipher.unseal)
+        self.guard = config.guard(config.auth, self.context.unseal)
 
     @classmethod
     def index_key(cls, config: WebhookConfig) -> str:

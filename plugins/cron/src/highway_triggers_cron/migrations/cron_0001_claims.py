@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from highway_triggers.db.columns import UtcDateTime
+from highway_triggers.plugin import UtcDateTime
 
 revision: str = "cron_0001"
 down_revision: str | Sequence[str] | None = None

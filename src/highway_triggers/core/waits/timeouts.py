@@ -14,18 +14,13 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
-from highway_triggers.core.outbox import (
-    DISPATCHES,
-    WAITS,
-    DispatchJob,
-    dispatch_rows,
-    new_uuid,
-    resume_job,
-)
+from highway_triggers.core.dispatches import DispatchJob, insert_jobs, resume_job
+from highway_triggers.core.ids import new_uuid
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
+from highway_triggers.db.tables import WAITS
 
 if TYPE_CHECKING:
     from highway_triggers.core.dispatcher import Dispatcher
@@ -95,8 +90,5 @@ class WaitTimeouts:
                 )
                 for wait in conn.execute(close).all()
             ]
-            if jobs:
-                conn.execute(
-                    insert(DISPATCHES), dispatch_rows(jobs, now, leased_until=now + self._lease)
-                )
+            insert_jobs(conn, jobs, now, leased_until=now + self._lease)
         return jobs

@@ -1,24 +1,53 @@
-"""Early events are not lost: the outbox writer keeps an event that found no wait for a
+"""Early events are not lost: an injected event that found no wait is kept for a
 lookback window (``HIGHWAY_EARLY_EVENT_LOOKBACK_SECONDS``), and a wait registered inside
-it is resumed at once, here."""
+it is resumed with it at once."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from highway_triggers.core.dispatches import DispatchJob, insert_jobs, resume_job
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.outbox import (
-    DISPATCHES,
-    EARLY_EVENTS,
-    DispatchJob,
-    check_payload,
-    dispatch_rows,
-    resume_job,
-)
+from highway_triggers.core.ids import new_id
+from highway_triggers.core.waits.phase0 import check_payload
+from highway_triggers.db.tables import EARLY_EVENTS
+
+KEPT_EVENT_TYPE = "EVENT"
+
+
+def keep(
+    conn: Connection,
+    *,
+    tenant_id: str | None,
+    event_name: str,
+    correlation_keys: tuple[str, ...],
+    event_id: str,
+    payload: dict[str, Any],
+    now: datetime,
+    lookback: timedelta,
+) -> None:
+    """Keep an event that no wait took, once per correlation key."""
+    conn.execute(
+        insert(EARLY_EVENTS),
+        [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "event_name": event_name,
+                "correlation_key": key,
+                "event_id": event_id,
+                "payload": payload,
+                "received_at": now,
+                "expires_at": now + lookback,
+                "consumed_at": None,
+            }
+            for key in correlation_keys
+        ],
+    )
 
 
 def resume_with_kept(conn: Connection, wait: dict[str, Any], now: datetime) -> int:
@@ -58,7 +87,7 @@ def resume_with_kept(conn: Connection, wait: dict[str, Any], now: datetime) -> i
         jobs.append(
             resume_job(
                 SimpleNamespace(**wait),
-                trigger_type="EVENT",
+                trigger_type=KEPT_EVENT_TYPE,
                 event_id=event.event_id,
                 payload=event.payload,
                 idempotency_key=key,
@@ -66,6 +95,12 @@ def resume_with_kept(conn: Connection, wait: dict[str, Any], now: datetime) -> i
         )
         if not wait["multi_use"]:
             break
-    if jobs:
-        conn.execute(insert(DISPATCHES), dispatch_rows(jobs, now, leased_until=None))
+    insert_jobs(conn, jobs, now, leased_until=None)
     return len(jobs)
+
+
+def delete_expired(conn: Connection, now: datetime, limit: int) -> int:
+    """Forget at most ``limit`` kept events past their window; how many went."""
+    expired = select(EARLY_EVENTS.c.id).where(EARLY_EVENTS.c.expires_at < now).limit(limit)
+    deleted = conn.execute(EARLY_EVENTS.delete().where(EARLY_EVENTS.c.id.in_(expired))).rowcount
+    return int(deleted)

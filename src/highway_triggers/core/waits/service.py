@@ -1,10 +1,5 @@
-"""Waits: a run suspended until an event with its correlation key, or a hook with its token.
-
-Engines register waits (``POST /api/v1/waits``); events and hooks claim them in phase 0
-of the router (:mod:`highway_triggers.core.outbox`); expired ones are closed by
-:mod:`highway_triggers.core.timeouts`. The service here is synchronous: call it from a
-thread or through ``Database.write``.
-"""
+"""Registering, reading and cancelling waits (synchronous: call it from a thread or
+through ``Database.write``)."""
 
 from __future__ import annotations
 
@@ -18,18 +13,17 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from sqlalchemy import Connection, Table, insert, select, text, update
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from highway_triggers.core.early_events import resume_with_kept
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.outbox import new_id
+from highway_triggers.core.ids import new_id
 from highway_triggers.core.validation import JsonSchema, RequestBody
+from highway_triggers.core.waits.early import resume_with_kept
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
-from highway_triggers.db.models import Wait
+from highway_triggers.db.tables import WAITS
 
-WAITS: Table = Wait.__table__  # type: ignore[attr-defined]
 MAX_TIMEOUT_SECONDS = 10 * 365 * 24 * 3600
 Text = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
@@ -83,22 +77,38 @@ class WaitService:
         """
         for _ in range(2):
             try:
-                return self._insert(request)
+                with self._db.engine.begin() as conn:
+                    return self._insert(conn, request, None)
             except IntegrityError:
                 with self._db.engine.connect() as conn:
                     if request.idempotency_key and (first := self._by_key(conn, request)):
                         return first, False
-                    if holder := self._holder(conn, request):
-                        raise HTTPError(
-                            409,
-                            "WAIT_EXISTS",
-                            f"wait {holder} is already open for event {request.event_name!r} "
-                            f"and correlation key {request.correlation_key!r}",
-                            extra={"wait_id": holder},
-                        ) from None
+                    self._refuse_held(conn, request)
         raise HTTPError(
             409, "WAIT_CONFLICT", "the wait conflicted with concurrent registrations; retry"
         )
+
+    def register_in(
+        self, conn: Connection, request: WaitRequest, *, owner: str
+    ) -> tuple[dict[str, Any], bool]:
+        """Register a wait of plugin ``owner`` inside the caller's transaction, so that the
+        plugin's own row and its wait are written together or not at all.
+
+        Only events that ``owner`` routes (``route(…, wait_owner=owner)``) resume it: the
+        hooks route cannot reach it around the plugin's checks. Kept early events are not
+        applied (they come from the events route). 409 as :meth:`register`, which then
+        rolls the caller's transaction back.
+        """
+        try:
+            with conn.begin_nested():
+                return self._insert(conn, request, owner)
+        except IntegrityError:
+            if request.idempotency_key and (first := self._by_key(conn, request)):
+                return first, False
+            self._refuse_held(conn, request)
+            raise HTTPError(
+                409, "WAIT_CONFLICT", "the wait conflicted with a concurrent registration; retry"
+            ) from None
 
     def get(self, wait_id: str) -> dict[str, Any] | None:
         with self._db.engine.connect() as conn:
@@ -134,11 +144,15 @@ class WaitService:
             "closed_at": _iso(row.consumed_at),
             "created_at": _iso(row.created_at),
         }
-        if row.token is not None:
+        if row.owner is not None:
+            view["owner"] = row.owner  # resumed only through that plugin's own routes
+        elif row.token is not None:
             view["hook_url"] = f"{self._base_url}/api/v1/hooks/{quote(row.token, safe='')}"
         return view
 
-    def _insert(self, request: WaitRequest) -> tuple[dict[str, Any], bool]:
+    def _insert(
+        self, conn: Connection, request: WaitRequest, owner: str | None
+    ) -> tuple[dict[str, Any], bool]:
         now = utcnow()
         timeout = request.timeout_seconds
         values = {
@@ -155,19 +169,19 @@ class WaitService:
             "expires_at": now + timedelta(seconds=timeout) if timeout is not None else None,
             "consumed_at": None,
             "closed_reason": None,
+            "owner": owner,
             "created_at": now,
         }
-        with self._db.engine.begin() as conn:
-            if request.idempotency_key and (first := self._by_key(conn, request)):
-                return first, False
-            if request.token is not None:
-                self._claim_token(conn, request)
-            conn.execute(insert(WAITS).values(**values))
-            if request.correlation_key is not None and resume_with_kept(conn, values, now):
-                if not request.multi_use:
-                    closed: dict[str, Any] = {"consumed_at": now, "closed_reason": "consumed"}
-                    conn.execute(update(WAITS).where(WAITS.c.id == values["id"]).values(**closed))
-                    values.update(closed)
+        if request.idempotency_key and (first := self._by_key(conn, request)):
+            return first, False
+        if request.token is not None:
+            self._claim_token(conn, request)
+        conn.execute(insert(WAITS).values(**values))
+        kept = owner is None and request.correlation_key is not None
+        if kept and resume_with_kept(conn, values, now) and not request.multi_use:
+            closed: dict[str, Any] = {"consumed_at": now, "closed_reason": "consumed"}
+            conn.execute(update(WAITS).where(WAITS.c.id == values["id"]).values(**closed))
+            values.update(closed)
         return self.view(SimpleNamespace(**values)), True
 
     def _claim_token(self, conn: Connection, request: WaitRequest) -> None:
@@ -200,6 +214,17 @@ class WaitService:
                 "the idempotency_key was used by another tenant's wait",
             )
         return self.view(row)
+
+    def _refuse_held(self, conn: Connection, request: WaitRequest) -> None:
+        """409 ``WAIT_EXISTS`` when an open single-use wait holds the request's key."""
+        if holder := self._holder(conn, request):
+            raise HTTPError(
+                409,
+                "WAIT_EXISTS",
+                f"wait {holder} is already open for event {request.event_name!r} "
+                f"and correlation key {request.correlation_key!r}",
+                extra={"wait_id": holder},
+            ) from None
 
     def _holder(self, conn: Connection, request: WaitRequest) -> str | None:
         """The open single-use wait holding the request's correlation key, if any."""

@@ -1,0 +1,227 @@
+"""The ``dispatches`` table (the outbox): its rows as jobs, and every statement on it —
+insert, outcome, claim, retry, list. Nothing else writes or reads the table.
+
+Rows the ingress writer inserts on the hot path use plain driver SQL
+(:class:`DispatchSQL`); everything else here uses SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from highway_triggers.core.ids import new_id
+from highway_triggers.db.columns import utcnow
+from highway_triggers.db.driver import DriverSQL
+from highway_triggers.db.tables import (
+    DELIVERING,
+    DISPATCHES,
+    FAILED,
+    PENDING,
+    RETRYABLE,
+)
+
+if TYPE_CHECKING:
+    from highway_triggers.core.trigger import BaseTrigger
+    from highway_triggers.db.database import Database
+
+D = DISPATCHES
+COLUMNS = (
+    "id", "kind", "mode", "workflow_id", "execution_id", "trigger_id", "wait_id", "tenant_id",
+    "trigger_type", "event_id", "payload", "idempotency_key", "status", "attempts",
+    "next_attempt_at", "locked_until", "created_at", "updated_at",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class DispatchJob:
+    """One start or resume to deliver: a dispatch row as the dispatcher needs it."""
+
+    id: str
+    kind: str
+    mode: str
+    workflow_id: str | None
+    execution_id: str | None
+    trigger_id: str | None
+    wait_id: str | None
+    tenant_id: str | None
+    trigger_type: str
+    event_id: str
+    payload: dict[str, Any]
+    idempotency_key: str
+    attempts: int = 1
+    next_attempt_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> DispatchJob:
+        return cls(**{name: getattr(row, name) for name in cls.__slots__})
+
+
+def start_job(
+    trigger: BaseTrigger, *, trigger_type: str, event_id: str, payload: dict[str, Any], key: str
+) -> DispatchJob:
+    """A start of ``trigger``'s workflow; ``key`` (a delivery id or the event id) makes the
+    idempotency key."""
+    return DispatchJob(
+        id=new_id(),
+        kind="start",
+        mode=trigger.on_fire,
+        workflow_id=trigger.workflow_id,
+        execution_id=None,
+        trigger_id=trigger.id,
+        wait_id=None,
+        tenant_id=trigger.tenant_id,
+        trigger_type=trigger_type,
+        event_id=event_id,
+        payload=payload,
+        idempotency_key=f"start:{trigger.id}:{key}",
+    )
+
+
+def resume_job(
+    wait: Any, *, trigger_type: str, event_id: str, payload: dict[str, Any], idempotency_key: str
+) -> DispatchJob:
+    """A resume of ``wait`` (a row with id, tenant_id, workflow_id, workflow_run_id)."""
+    return DispatchJob(
+        id=new_id(),
+        kind="resume",
+        mode="resume",
+        workflow_id=wait.workflow_id,
+        execution_id=wait.workflow_run_id,
+        trigger_id=None,
+        wait_id=wait.id,
+        tenant_id=wait.tenant_id,
+        trigger_type=trigger_type,
+        event_id=event_id,
+        payload=payload,
+        idempotency_key=idempotency_key,
+    )
+
+
+class DispatchSQL(DriverSQL):
+    """The hot path's statements on the table: insert leased rows, record outcomes."""
+
+    def __init__(self, dialect: str) -> None:
+        super().__init__(dialect)
+        mark = self.mark
+        values = ", ".join(self.json_mark if c == "payload" else mark for c in COLUMNS)
+        self.insert = f"INSERT INTO dispatches ({', '.join(COLUMNS)}) VALUES ({values})"
+        self.record_outcome = (
+            f"UPDATE dispatches SET status = {mark}, execution_id = {mark}, last_error = {mark}, "
+            f"next_attempt_at = {mark}, delivered_at = {mark}, locked_until = NULL, updated_at = {mark} "
+            f"WHERE id = {mark} AND status = '{DELIVERING}' AND attempts = {mark}"
+        )
+
+    def insert_params(self, job: DispatchJob, stamp: Any, lease: Any) -> tuple[Any, ...]:
+        """:attr:`insert` parameters of a row leased to this replica until ``lease``."""
+        return (
+            job.id, job.kind, job.mode, job.workflow_id, job.execution_id, job.trigger_id,
+            job.wait_id, job.tenant_id, job.trigger_type, job.event_id, self.json(job.payload),
+            job.idempotency_key, DELIVERING, job.attempts, stamp, lease, stamp, stamp,
+        )  # fmt: skip
+
+
+def insert_jobs(
+    conn: Connection, jobs: list[DispatchJob], now: datetime, *, leased_until: datetime | None
+) -> None:
+    """Insert ``jobs`` off the hot path: leased to this replica, or pending for any."""
+    if not jobs:
+        return
+    status = PENDING if leased_until is None else DELIVERING
+    rows = [
+        {
+            **asdict(job),
+            "attempts": job.attempts if leased_until is not None else 0,
+            "status": status,
+            "next_attempt_at": now,
+            "locked_until": leased_until,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for job in jobs
+    ]
+    conn.execute(insert(D), rows)
+
+
+def claim_due(db: Database, limit: int, lease: timedelta) -> list[DispatchJob]:
+    """Lease up to ``limit`` due rows to this replica: retries whose time has come, rows
+    whose lease expired (their replica died mid-delivery), rows retried by hand."""
+    now = utcnow()
+    due = or_(
+        and_(D.c.status.in_((PENDING, FAILED)), D.c.next_attempt_at <= now),
+        and_(D.c.status == DELIVERING, D.c.locked_until < now),
+    )
+    ids = (
+        select(D.c.id)
+        .where(due)
+        .order_by(D.c.next_attempt_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    stmt = (
+        update(D)
+        .where(D.c.id.in_(ids.scalar_subquery()))
+        .values(
+            status=DELIVERING, locked_until=now + lease, attempts=D.c.attempts + 1, updated_at=now
+        )
+        .returning(*D.c)
+    )
+    with db.engine.begin() as conn:
+        return [DispatchJob.from_row(row) for row in conn.execute(stmt).all()]
+
+
+def release_orphans(db: Database) -> None:
+    """SQLite has one gateway process: what it was delivering when it died is due now."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            update(D).where(D.c.status == DELIVERING).values(status=PENDING, locked_until=None)
+        )
+
+
+def retry(db: Database, dispatch_id: str) -> str | None:
+    """Queue a failed, dead or skipped dispatch again; returns its previous status.
+
+    ``None`` when there is no such dispatch; the status unchanged when it cannot be
+    retried (pending, delivering or delivered).
+    """
+    now = utcnow()
+    with db.engine.begin() as conn:
+        status = conn.execute(select(D.c.status).where(D.c.id == dispatch_id)).scalar()
+        if status in RETRYABLE:
+            conn.execute(
+                update(D)
+                .where(D.c.id == dispatch_id, D.c.status == status)
+                .values(status=PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+            )
+    return status
+
+
+def list_dispatches(
+    db: Database, status: str | None = None, workflow_id: str | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Newest first, as the API shows them; shared by the API and the CLI."""
+    query = select(D).order_by(D.c.id.desc()).limit(limit)  # ids grow with time
+    if status:
+        query = query.where(D.c.status == status)
+    if workflow_id:
+        query = query.where(D.c.workflow_id == workflow_id)
+    with db.engine.connect() as conn:
+        return [_view(row) for row in conn.execute(query).mappings()]
+
+
+def counts_by_status(db: Database) -> dict[str, int]:
+    """``status → rows`` (the backlog in ``/health/detailed``)."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(select(D.c.status, func.count()).group_by(D.c.status)).all()
+    return {row[0]: row[1] for row in rows}
+
+
+def _view(row: Any) -> dict[str, Any]:
+    view = {k: row[k] for k in D.c.keys() if k not in ("locked_until",)}
+    for key in ("next_attempt_at", "created_at", "updated_at", "delivered_at"):
+        view[key] = row[key].isoformat() if row[key] else None
+    view["dispatch_id"] = view.pop("id")
+    return view

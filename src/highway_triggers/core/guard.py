@@ -1,0 +1,112 @@
+"""The checks an ingress request passes before anything is written, in this order: the
+sender's address (behind trusted proxies) against the allow-list, the body's size, the
+signature or credentials. What passes is captured as trigger data.
+
+:func:`admit_first` verifies before routing, when the trigger a request is for is known only
+once one of several triggers' secrets has verified it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from starlette.requests import Request
+
+from highway_triggers.core.auth_objects import AuthObject, Check, Unseal
+from highway_triggers.core.capture import capture_request
+from highway_triggers.core.errors import HTTPError
+from highway_triggers.core.http import payload_too_large, read_body
+from highway_triggers.core.ipfilter import Networks, check_allowed, client_address
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A request that passed a guard."""
+
+    body: bytes
+    """The raw body, read once."""
+    client_ip: str | None
+    data: dict[str, Any]
+    """The captured request (:func:`~highway_triggers.core.capture.capture_request`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IngressGuard:
+    """One endpoint's checks, built once from its (sealed) auth object and limits."""
+
+    check: Check
+    allowlist: Networks
+    max_body_bytes: int
+    redact: tuple[str, ...]
+    """Headers hidden in the captured data, besides those capture always hides."""
+
+    @classmethod
+    def build(
+        cls,
+        auth: AuthObject,
+        unseal: Unseal,
+        *,
+        tolerance: float = 300,
+        ip_allowlist: Iterable[str] = (),
+        max_body_bytes: int,
+    ) -> IngressGuard:
+        """The guard of ``auth``; ``tolerance`` bounds signed timestamps (seconds)."""
+        return cls(
+            check=auth.check(unseal, tolerance),
+            allowlist=Networks(ip_allowlist),
+            max_body_bytes=max_body_bytes,
+            redact=auth.redacted_headers,
+        )
+
+    async def admit(self, request: Request, trusted: Networks) -> Admitted:
+        """The admitted request; else 401 ``IP_NOT_ALLOWED``, 413 ``PAYLOAD_TOO_LARGE`` or
+        the signature's 401, checked in that order. ``trusted``: the proxies whose
+        ``X-Forwarded-For`` is believed."""
+        _, admitted = await admit_first(request, trusted, [(None, self)])
+        return admitted
+
+    def _verify_body(self, request: Request, body: bytes, now: float) -> None:
+        """Size and signature, once the sender's address has passed."""
+        if len(body) > self.max_body_bytes:
+            raise payload_too_large(self.max_body_bytes)
+        self.check(request.headers, body, now)
+
+
+async def admit_first(
+    request: Request, trusted: Networks, candidates: Sequence[tuple[T, IngressGuard]]
+) -> tuple[T, Admitted]:
+    """The first candidate whose guard admits the request, and what it admitted.
+
+    The body is read once, when a candidate's allow-list first lets the sender through;
+    each candidate then checks address, size and signature as :meth:`IngressGuard.admit`
+    does. When none admits the request, the first candidate's error is raised.
+    """
+    if not candidates:
+        raise ValueError("admit_first needs at least one candidate")
+    peer = request.client.host if request.client else None
+    address = client_address(peer, request.headers.get("x-forwarded-for"), trusted)
+    limit = max(guard.max_body_bytes for _, guard in candidates)
+    now = time.time()
+    body: bytes | None = None
+    first_error: HTTPError | None = None
+    for value, guard in candidates:
+        try:
+            check_allowed(address, guard.allowlist)
+            if body is None:
+                body = await read_body(request, limit)
+            guard._verify_body(request, body, now)
+        except HTTPError as error:
+            first_error = first_error or error
+            if body is None and error.status == 413:
+                break  # too large for every candidate; the stream is spent
+            continue
+        client_ip = None if address is None else str(address)
+        data = capture_request(request, body, client_ip, guard.redact)
+        return value, Admitted(body=body, client_ip=client_ip, data=data)
+    assert first_error is not None
+    raise first_error

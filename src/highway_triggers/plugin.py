@@ -1,0 +1,103 @@
+"""The plugin API: everything a plugin uses besides ``hookimpl``, ``BaseTrigger``,
+``TriggerConfig``, ``Event`` and ``RouteResult`` (importable from ``highway_triggers``).
+
+A plugin's source imports ``highway_triggers`` and this module, nothing else of the
+package; ``docs/plugins.md`` describes every name here. The names are a contract: a
+test lists them, so that changing them is a deliberate act.
+"""
+
+from highway_triggers.core.auth_objects import (
+    AUTH,
+    Auth,
+    AuthObject,
+    BasicAuth,
+    BearerAuth,
+    GitHubAuth,
+    HmacAuth,
+    NoAuth,
+    SlackAuth,
+    StandardWebhooksAuth,
+    StripeAuth,
+)
+from highway_triggers.core.changes import announce
+from highway_triggers.core.context import GatewayContext, PluginWaits, TriggerLookup
+from highway_triggers.core.deployment import Deployments
+from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.guard import Admitted, IngressGuard, admit_first
+from highway_triggers.core.http import (
+    accepted,
+    admin,
+    admin_or_tenant,
+    context_of,
+    duplicate,
+    read_body,
+    read_json,
+    read_object,
+)
+from highway_triggers.core.ingress import Claim
+from highway_triggers.core.ipfilter import Networks
+from highway_triggers.core.jitter import hash_jitter
+from highway_triggers.core.leases import Leases
+from highway_triggers.core.links import LinkError, SignedLinks
+from highway_triggers.core.pages import SECURITY_HEADERS, Pages, html_endpoint
+from highway_triggers.core.plugin_settings import PluginSettings, PluginSettingsError
+from highway_triggers.core.tasks import Tasks
+from highway_triggers.core.validation import JsonSchema, RequestBody
+from highway_triggers.core.waits import WaitRequest
+from highway_triggers.db.columns import JSONType, UtcDateTime, driver_timestamp, utcnow
+from highway_triggers.db.database import Database
+from highway_triggers.db.driver import DriverSQL, placeholder
+
+__all__ = [
+    "AUTH",
+    "SECURITY_HEADERS",
+    "Admitted",
+    "Auth",
+    "AuthObject",
+    "BasicAuth",
+    "BearerAuth",
+    "Claim",
+    "ConfigError",
+    "Database",
+    "Deployments",
+    "DriverSQL",
+    "GatewayContext",
+    "GitHubAuth",
+    "HTTPError",
+    "HmacAuth",
+    "IngressGuard",
+    "JSONType",
+    "JsonSchema",
+    "Leases",
+    "LinkError",
+    "Networks",
+    "NoAuth",
+    "Pages",
+    "PluginSettings",
+    "PluginSettingsError",
+    "PluginWaits",
+    "RequestBody",
+    "SignedLinks",
+    "SlackAuth",
+    "StandardWebhooksAuth",
+    "StripeAuth",
+    "Tasks",
+    "TriggerLookup",
+    "UtcDateTime",
+    "WaitRequest",
+    "accepted",
+    "admin",
+    "admin_or_tenant",
+    "admit_first",
+    "announce",
+    "context_of",
+    "driver_timestamp",
+    "duplicate",
+    "hash_jitter",
+    "html_endpoint",
+    "placeholder",
+    "read_body",
+    "read_json",
+    "read_object",
+    "utcnow",
+]
