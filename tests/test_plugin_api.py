@@ -9,6 +9,7 @@ import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -66,9 +67,7 @@ def test_plugins_import_only_the_public_api() -> None:
 def test_plugin_tests_add_only_the_testing_helpers() -> None:
     tests = sorted(ROOT.glob("plugins/*/tests/**/*.py"))
     assert len(tests) > 5, "the plugins' tests were not found"
-    violations = [
-        v for f in tests for v in outside_public_api(f.read_text(), str(f), TEST_MODULES)
-    ]
+    violations = [v for f in tests for v in outside_public_api(f.read_text(), str(f), TEST_MODULES)]
     assert violations == []
     assert outside_public_api("from highway_triggers.testing import wait_until") != []
 
@@ -370,3 +369,41 @@ def test_invalid_plugin_settings_fail_that_plugin_at_start_up(
         failed = {p["name"]: p["error"] for p in health.json()["plugins"]["failed"]}
     assert "HIGHWAY_SCHEDULER_TIMEZONE" in failed["highway-triggers-cron"]
     assert "Mars/Olympus_Mons" in failed["highway-triggers-cron"]
+
+
+def docs_example(name: str) -> ModuleType:
+    """The code block of docs/plugins.md marked ``<!-- example: name -->``, as a module."""
+    text = DOCS.read_text()
+    marker = text.index(f"<!-- example: {name} -->")
+    start = text.index("```python\n", marker) + len("```python\n")
+    module = ModuleType(f"docs_example_{name}")
+    exec(compile(text[start : text.index("```", start)], str(DOCS), "exec"), module.__dict__)
+    return module
+
+
+def test_the_docs_example_plugin_runs(settings: Settings) -> None:
+    example = docs_example("heartbeat")
+    gateway = with_plugins(settings, ("highway-triggers-heartbeat", example))
+    gateway.plugins.trigger_types["HEARTBEAT"] = example.HeartbeatTrigger
+    with running_gateway(gateway=gateway) as gw:
+        client = gw.client()
+        triggers = [
+            {"type": "HEARTBEAT", "config": {"service": "billing"}},
+            {"type": "HEARTBEAT", "config": {"service": "self", "every_seconds": 0.2}},
+        ]
+        deployed = client.post(
+            "/api/v1/deployment/workflows/beats/deploy", json={"triggers": triggers}
+        )
+        assert deployed.status_code == 200 and deployed.json()["status"] == "DEPLOYED"
+        posted = client.post("/api/v1/heartbeats/billing", json={"ok": True})
+        assert posted.status_code == 202 and posted.json()["delivered_to"] == 1
+
+        def beats() -> list[int]:
+            found = client.get("/api/v1/dispatches", params={"workflow_id": "beats"}).json()
+            return [d["payload"]["slot"] for d in found["dispatches"] if "slot" in d["payload"]]
+
+        slots = wait_until(lambda: len(beats()) >= 3 and beats())
+        assert len(slots) == len(set(slots)), "a slot fired twice"
+        health = client.get("/health/detailed").json()
+        (beating,) = health["plugins_health"]["highway-triggers-heartbeat"]["beating"]
+        assert health["tasks"][beating]["state"] == "running" and beating in health["leases"]
