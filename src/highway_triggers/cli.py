@@ -36,7 +36,7 @@ class _Context:
         from highway_triggers.db import migrate
         from highway_triggers.db.database import Database
 
-        db = Database(self.settings.database_url)
+        db = Database(self.settings.database_url, synchronous=self.settings.sqlite_synchronous)
         if (
             self.settings.auto_migrate
             if self.settings.auto_migrate is not None
@@ -70,6 +70,7 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
     import uvicorn
 
     from highway_triggers.logs import configure_logging
+    from highway_triggers.serving import server_options
 
     settings = ctx.settings
     options: dict[str, Any] = {
@@ -79,6 +80,7 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
         "access_log": False,
         "log_config": None,  # uvicorn logs through configure_logging (JSON, redaction)
         "proxy_headers": False,  # X-Forwarded-For is trusted per HIGHWAY_TRUSTED_PROXIES only
+        **server_options(settings),  # bounds on slow and oversized request heads
     }
     if workers > 1 and settings.is_sqlite:
         raise click.ClickException("SQLite serves one worker; use PostgreSQL for several")
@@ -125,7 +127,7 @@ def db_upgrade(ctx: _Context) -> None:
     from highway_triggers.db.database import Database
 
     loaded = ctx.plugins()
-    database = Database(ctx.settings.database_url)
+    database = Database(ctx.settings.database_url, synchronous=ctx.settings.sqlite_synchronous)
     migrate.upgrade(database, loaded.migration_locations())
     click.echo("database is up to date")
 
@@ -218,11 +220,16 @@ def tenants_create(
     ctx: _Context, tenant_id: str, rate_limit_per_second: float | None, burst: int | None
 ) -> None:
     """Create a tenant and print its JWT secret (shown once)."""
-    from highway_triggers.core.tenants import TenantService
+    from highway_triggers.core.tenants import TenantService, TenantSpec
 
-    service = TenantService(ctx.database(ctx.plugins()), ctx.cipher())
     try:
-        click.echo(service.create(tenant_id, rate_limit_per_second, burst))
+        spec = TenantSpec.parse(
+            {"tenant_id": tenant_id, "rate_limit_per_second": rate_limit_per_second, "burst": burst}
+        )
+        service = TenantService(ctx.database(ctx.plugins()), ctx.cipher())
+        click.echo(service.create(spec))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     except HTTPError as exc:
         raise click.ClickException(exc.message) from None
 

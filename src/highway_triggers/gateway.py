@@ -60,7 +60,7 @@ class Gateway:
     def __init__(self, settings: Settings, plugins: Plugins | None = None) -> None:
         self.settings = settings
         self.plugins = plugins or load_plugins(settings.load_plugins, settings.trace_plugins)
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
         secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
         self.cipher = SecretCipher.from_settings(secret_key, settings.secret_key_file)
         self.metrics = Metrics()

@@ -42,7 +42,15 @@ from highway_triggers.core.links import LinkError, SignedLinks
 from highway_triggers.core.pages import SECURITY_HEADERS, Pages, html_endpoint
 from highway_triggers.core.plugin_settings import PluginSettings, PluginSettingsError
 from highway_triggers.core.tasks import Tasks
-from highway_triggers.core.validation import JsonSchema, RequestBody
+from highway_triggers.core.validation import (
+    Identifier,
+    JsonSchema,
+    Printable,
+    RequestBody,
+    check_delivery_id,
+    path_identifier,
+    query_identifier,
+)
 from highway_triggers.core.waits import WaitRequest
 from highway_triggers.db.columns import JSONType, UtcDateTime, driver_timestamp, utcnow
 from highway_triggers.db.database import Database
@@ -65,6 +73,7 @@ __all__ = [
     "GitHubAuth",
     "HTTPError",
     "HmacAuth",
+    "Identifier",
     "IngressGuard",
     "JSONType",
     "JsonSchema",
@@ -76,6 +85,7 @@ __all__ = [
     "PluginSettings",
     "PluginSettingsError",
     "PluginWaits",
+    "Printable",
     "RequestBody",
     "SignedLinks",
     "SlackAuth",
@@ -90,12 +100,15 @@ __all__ = [
     "admin_or_tenant",
     "admit_first",
     "announce",
+    "check_delivery_id",
     "context_of",
     "driver_timestamp",
     "duplicate",
     "hash_jitter",
     "html_endpoint",
+    "path_identifier",
     "placeholder",
+    "query_identifier",
     "read_body",
     "read_json",
     "read_object",

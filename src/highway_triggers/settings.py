@@ -6,6 +6,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from highway_triggers.core.ipfilter import Networks
+from highway_triggers.core.json_body import DEFAULT_MAX_DEPTH
 
 
 class Settings(BaseSettings):
@@ -16,6 +17,11 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///highway-triggers.db"
     auto_migrate: bool | None = Field(
         default=None, description="Upgrade the schema on start-up; default: on SQLite only."
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        default="FULL",
+        description="SQLite's fsync policy: FULL, a 2xx survives power loss; NORMAL, it survives"
+        " a process crash, but the last commits may be lost on an OS crash or power loss.",
     )
     host: str = "127.0.0.1"
     port: int = 8003
@@ -35,6 +41,36 @@ class Settings(BaseSettings):
     trace_plugins: bool = False
 
     max_body_bytes: int = 1024 * 1024
+    max_header_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Request line and headers larger than this answer 431 HEADERS_TOO_LARGE.",
+    )
+    max_header_count: int = Field(
+        default=100, ge=8, le=10_000, description="More headers answer 431 HEADERS_TOO_LARGE."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="A connection that has not sent a whole request line and headers this long"
+        " after it opened (or its previous request) is answered 408 REQUEST_TIMEOUT and closed.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A body not received whole this long after its headers answers 408"
+        " REQUEST_TIMEOUT, and the connection is closed.",
+    )
+    max_json_depth: int = Field(
+        default=DEFAULT_MAX_DEPTH,
+        ge=1,
+        le=512,
+        description="JSON bodies nesting arrays and objects deeper than this answer 400"
+        " JSON_TOO_DEEP (at most 512: the parser's stack ends near 1,000 levels).",
+    )
     trusted_proxies: str = Field(
         default="",
         description="Comma-separated CIDRs of proxies whose X-Forwarded-For names the client.",
@@ -42,9 +78,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    dispatch_max_attempts: int = 8
-    dispatch_backoff_base_seconds: float = 1.0
-    dispatch_backoff_max_seconds: float = 300.0
+    dispatch_max_attempts: int = Field(
+        default=30,
+        ge=1,
+        description="Attempts before a dispatch is dead; with the backoff defaults the retries"
+        " span 1 h 43 min to 3 h 27 min (jitter), riding out an engine outage of over an hour.",
+    )
+    dispatch_backoff_base_seconds: float = Field(
+        default=1.0, gt=0, description="Wait after the first failed attempt; doubles each time."
+    )
+    dispatch_backoff_max_seconds: float = Field(
+        default=600.0, gt=0, description="Longest wait between attempts (before jitter of ×0.5–1)."
+    )
     dispatch_concurrency: int = 32
     dispatch_batch_size: int = 256
     dispatch_lease_seconds: float = 60.0
@@ -75,6 +120,14 @@ class Settings(BaseSettings):
     """An event no wait took is kept this long; a wait registered meanwhile gets it."""
     reconcile_interval_seconds: float = 1.0
     delivery_retention_hours: float = 72.0
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _synchronous(cls, value: object) -> str:
+        mode = str(value).strip().upper()
+        if mode not in ("FULL", "NORMAL"):
+            raise ValueError(f"HIGHWAY_SQLITE_SYNCHRONOUS must be FULL or NORMAL, not {value!r}")
+        return mode
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -58,9 +58,10 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) ->
 
 
 class ServerThread:
-    """A real uvicorn server for an ASGI app, on a loopback port, in a thread."""
+    """A real uvicorn server for an ASGI app, on a loopback port, in a thread;
+    ``options`` go to ``uvicorn.Config``."""
 
-    def __init__(self, app: Any, port: int | None = None) -> None:
+    def __init__(self, app: Any, port: int | None = None, **options: Any) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
@@ -70,6 +71,7 @@ class ServerThread:
             log_level="warning",
             lifespan="on",
             proxy_headers=False,
+            **options,
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
@@ -304,9 +306,11 @@ def running_gateway(
 ) -> Iterator[RunningGateway]:
     """Serve a gateway made from ``settings``, or the given (not yet started) ``gateway``."""
     from highway_triggers.app import create_app
+    from highway_triggers.serving import server_options
 
     app = create_app(settings, gateway)
-    running = RunningGateway(ServerThread(app).start(), app)
+    server = ServerThread(app, **server_options(app.state.core.settings))
+    running = RunningGateway(server.start(), app)
     try:
         yield running
     finally:

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
+from highway_triggers_webhook.options import Answer
 from webhook_hub import Hub
 
+from highway_triggers.plugin import ConfigError
 from highway_triggers.testing import (
     ADMIN_TOKEN,
     EngineCall,
@@ -57,6 +59,37 @@ def test_a_held_request_is_answered_by_its_run(hub: Hub) -> None:
     )
     again = hub.admin.post(f"/api/v1/webhook-responses/{request_id}", json=ANSWER)
     hub.refused(again, 409, "ALREADY_ANSWERED")
+
+
+def test_an_answer_http_cannot_send_is_refused_and_the_request_stays_held(hub: Hub) -> None:
+    workflow = hub.deploy({"response": "wait", "response_timeout_seconds": 20})
+    with ThreadPoolExecutor(1) as pool:
+        pending = held_call(pool, hub.sender(), f"/api/v1/public/webhook/{workflow}")
+        answers = f"/api/v1/webhook-responses/{request_id_of(hub.starts(workflow))}"
+        for bad, field in (
+            ({"headers": {"X-Price": "5 \u20ac"}}, "headers.X-Price"),
+            ({"headers": {"X-Split": "a\nb"}}, "headers.X-Split"),
+            ({"status": 103}, "status"),
+            ({"status": 204, "body": "done"}, "body"),
+            ({"status": 304, "body": {"cached": True}}, "body"),
+        ):
+            refused = hub.refused(hub.admin.post(answers, json=bad), 422, "VALIDATION_ERROR")
+            assert refused["message"].startswith(f"{field}:"), refused
+        assert not pending.done()
+        hub.admin.post(answers, json={"status": 204, "headers": {"X-Run": "caf\u00e9"}})
+        answer = pending.result(timeout=5)
+    assert (answer.status_code, answer.content, answer.headers["x-run"]) == (204, b"", "caf\u00e9")
+
+
+def test_control_characters_never_reach_a_header() -> None:
+    # a NUL in JSON is refused before (400 UNSUPPORTED_JSON); the model refuses it too
+    for value in ("a\x00b", "a\rb", "\x7f", "tab at end\t", "\u0100"):
+        with pytest.raises(ConfigError) as refused:
+            Answer.parse({"headers": {"X-Value": value}})
+        assert [e["field"] for e in refused.value.errors] == ["headers.X-Value"]
+    assert Answer.parse({"headers": {"X-Value": "a\tb \u00ff"}}).headers == {
+        "X-Value": "a\tb \u00ff"
+    }
 
 
 def test_a_held_request_falls_back_to_202(hub: Hub) -> None:

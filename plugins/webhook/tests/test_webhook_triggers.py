@@ -166,3 +166,35 @@ def test_a_static_response(hub: Hub) -> None:
     hub.starts(text_reply)
     accepted = hub.deploy({"response": 202})
     hub.accepted(hub.post(accepted))
+
+
+def test_a_static_response_http_cannot_send_is_refused_at_deploy(hub: Hub) -> None:
+    for response, field in (
+        ({"headers": {"X-Price": "5 €"}}, "headers.X-Price"),  # not latin-1
+        ({"headers": {"X-Bell": "a\x07"}}, "headers.X-Bell"),
+        ({"headers": {"X-Split": "a\r\nSet-Cookie: x=1"}}, "headers.X-Split"),
+        ({"headers": {"X-Pad": " padded"}}, "headers.X-Pad"),
+        ({"headers": {"Bad Name": "v"}}, "headers.Bad Name.[key]"),
+        ({"status": 101}, "status"),
+        ({"status": 100, "body": None}, "status"),
+        ({"status": 204, "body": {"ok": True}}, "body"),
+        ({"status": 304, "body": ""}, "body"),
+    ):
+        refused = hub.admin.post(
+            "/api/v1/deployment/workflows/wf-bad-response/deploy",
+            json={"triggers": [{"type": "WEBHOOK", "config": {"response": response}}]},
+        )
+        message = hub.refused(refused, 422, "VALIDATION_ERROR")["message"]
+        assert f"config.response.static.{field}:" in message, message
+    status = hub.admin.get("/api/v1/deployment/workflows/wf-bad-response").json()
+    assert (status["status"], status["triggers"]) == ("DEPLOYMENT_FAILED", []), status
+    assert hub.post("wf-bad-response").status_code == 404  # nothing deployed, nothing started
+
+    latin1 = hub.deploy({"response": {"status": 200, "headers": {"X-Name": "Jos\u00e9\tok"}}})
+    answer = hub.post(latin1)
+    assert (answer.status_code, answer.headers["x-name"]) == (200, "Jos\u00e9\tok")
+    empty = hub.deploy({"response": {"status": 204, "headers": {"X-Done": "1"}}})
+    answer = hub.post(empty)
+    assert (answer.status_code, answer.content, answer.headers["x-done"]) == (204, b"", "1")
+    hub.starts(latin1)
+    hub.starts(empty)

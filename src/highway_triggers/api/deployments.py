@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
+from highway_triggers.core.validation import path_identifier
 
 
 @admin
@@ -13,7 +14,7 @@ async def deploy(request: Request) -> Response:
     """Deploy (or atomically redeploy) a workflow's triggers."""
     deployments = gateway_of(request).deployments
     status = await deployments.deploy(
-        request.path_params["workflow_id"], await read_object(request)
+        path_identifier(request, "workflow_id"), await read_object(request)
     )
     return JSONResponse(status, status_code=200)
 
@@ -21,7 +22,7 @@ async def deploy(request: Request) -> Response:
 @admin
 async def undeploy(request: Request) -> Response:
     """Stop and remove a workflow's triggers."""
-    workflow_id = request.path_params["workflow_id"]
+    workflow_id = path_identifier(request, "workflow_id")
     status = await gateway_of(request).deployments.undeploy(workflow_id)
     if status is None:
         raise HTTPError(404, "WORKFLOW_NOT_FOUND", f"workflow {workflow_id!r} was never deployed")
@@ -31,7 +32,7 @@ async def undeploy(request: Request) -> Response:
 @admin
 async def deployment_status(request: Request) -> Response:
     """A workflow's deployment status, active triggers and history."""
-    workflow_id = request.path_params["workflow_id"]
+    workflow_id = path_identifier(request, "workflow_id")
     status = await gateway_of(request).deployments.status(workflow_id)
     if status is None:
         return JSONResponse(

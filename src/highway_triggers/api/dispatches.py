@@ -1,35 +1,79 @@
-"""The outbox as users see it: list dispatches, retry a failed or dead one."""
+"""The outbox as users see it: list dispatches a page at a time, retry failed or dead ones."""
 
 import asyncio
+import re
+from typing import Any, Literal
 
+from pydantic import Field
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.core.dispatches import list_dispatches, retry
+from highway_triggers.core.dispatches import list_dispatches, retry, retry_many
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.http import admin, gateway_of
-from highway_triggers.db.tables import RETRYABLE
+from highway_triggers.core.http import admin, gateway_of, read_object
+from highway_triggers.core.validation import RequestBody
+from highway_triggers.db.driver import DriverSQL
+from highway_triggers.db.tables import (
+    DEAD,
+    DELIVERED,
+    DELIVERING,
+    FAILED,
+    PENDING,
+    RETRYABLE,
+    SKIPPED,
+)
 
 MAX_LIMIT = 1000
+MAX_RETRY = 10_000
+STATUSES = (PENDING, DELIVERING, DELIVERED, FAILED, DEAD, SKIPPED)
+CURSOR = re.compile(r"[0-9a-f]{32}")
+"""A page's ``next_cursor``: the id of its last (oldest) dispatch."""
+
+
+class _RowsResponse(JSONResponse):
+    """JSON whatever the rows hold: orjson, or escaped ASCII for what it refuses (lone
+    surrogates, integers past 64 bits), where Starlette's encoder would fail."""
+
+    def render(self, content: Any) -> bytes:
+        return DriverSQL.json(content).encode()
+
+
+def _query_limit(params: QueryParams) -> int:
+    raw = params.get("limit", "100")
+    limit = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise HTTPError(400, "INVALID_PARAMETER", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return limit
 
 
 @admin
 async def dispatches(request: Request) -> Response:
-    """Dispatches, newest first; filters ``status``, ``workflow_id``, ``limit``."""
+    """Dispatches, newest first, a page at a time.
+
+    ``limit`` (1–1000, default 100), ``cursor`` (the previous page's ``next_cursor``, which
+    is ``null`` on the last page); filters ``status``, ``workflow_id``.
+    """
     params = request.query_params
-    try:
-        limit = min(MAX_LIMIT, max(1, int(params.get("limit", "100"))))
-    except ValueError:
-        raise HTTPError(400, "INVALID_PARAMETER", "limit must be an integer") from None
+    limit = _query_limit(params)
+    cursor = params.get("cursor") or None
+    if cursor is not None and not CURSOR.fullmatch(cursor):
+        raise HTTPError(400, "INVALID_PARAMETER", "cursor must be a next_cursor this API returned")
+    status = params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise HTTPError(400, "INVALID_PARAMETER", f"status must be one of {', '.join(STATUSES)}")
     rows = await asyncio.to_thread(
         list_dispatches,
         gateway_of(request).db,
-        params.get("status"),
+        status,
         params.get("workflow_id"),
-        limit,
+        limit + 1,  # one more tells whether there is a next page
+        before=cursor,
     )
-    return JSONResponse({"dispatches": rows, "count": len(rows)})
+    next_cursor = rows[limit - 1]["dispatch_id"] if len(rows) > limit else None
+    page = rows[:limit]
+    return _RowsResponse({"dispatches": page, "count": len(page), "next_cursor": next_cursor})
 
 
 @admin
@@ -53,7 +97,34 @@ async def retry_dispatch(request: Request) -> Response:
     )
 
 
+class BulkRetry(RequestBody):
+    """Which dispatches ``POST /api/v1/dispatches/retry`` queues again."""
+
+    status: Literal["failed", "dead", "skipped"]
+    workflow_id: str | None = Field(default=None, min_length=1)
+    limit: int = Field(default=MAX_RETRY, ge=1, le=MAX_RETRY)
+
+
+@admin
+async def retry_dispatches(request: Request) -> Response:
+    """Deliver again every dispatch with a status, with fresh sets of attempts.
+
+    Body ``{"status": "dead" | "failed" | "skipped", "workflow_id"?, "limit"?}``; at most
+    ``limit`` (default and most 10,000) of them, oldest first → ``{"retried": n}``. While
+    ``n`` equals the limit, more may be left: call again.
+    """
+    body = BulkRetry.parse(await read_object(request))
+    gateway = gateway_of(request)
+    retried = await gateway.db.write(
+        retry_many, gateway.db, body.status, workflow_id=body.workflow_id, limit=body.limit
+    )
+    if retried:
+        gateway.dispatcher.wake()
+    return JSONResponse({"retried": retried}, status_code=202)
+
+
 routes = [
     Route("/api/v1/dispatches", dispatches, methods=["GET"]),
+    Route("/api/v1/dispatches/retry", retry_dispatches, methods=["POST"]),
     Route("/api/v1/dispatches/{dispatch_id}/retry", retry_dispatch, methods=["POST"]),
 ]

@@ -11,6 +11,8 @@ from starlette.routing import Route
 from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import accepted, gateway_of, read_object
+from highway_triggers.core.validation import idempotency_key, is_text, path_identifier
+from highway_triggers.core.waits import TEXT_MAX_LENGTH
 
 
 async def inject_event(request: Request) -> Response:
@@ -22,7 +24,8 @@ async def inject_event(request: Request) -> Response:
     An ``Idempotency-Key`` header makes a repeated delivery harmless.
     """
     gateway = gateway_of(request)
-    tenant_id = request.path_params["tenant_id"]
+    tenant_id = path_identifier(request, "tenant_id")
+    key = idempotency_key(request)
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
         raise HTTPError(401, "UNAUTHORIZED", "a tenant JWT is required")
@@ -31,10 +34,10 @@ async def inject_event(request: Request) -> Response:
     body = await read_object(request)
     event_name, correlation_key = body.get("event_name"), body.get("correlation_key")
     payload = body.get("payload", {})
-    if not isinstance(event_name, str) or not event_name:
-        raise HTTPError(400, "MALFORMED_BODY", "event_name: required string")
-    if correlation_key is not None and not isinstance(correlation_key, str):
-        raise HTTPError(400, "MALFORMED_BODY", "correlation_key: must be a string")
+    if not is_text(event_name, TEXT_MAX_LENGTH):
+        raise _malformed("event_name", "required string")
+    if correlation_key is not None and not is_text(correlation_key, TEXT_MAX_LENGTH):
+        raise _malformed("correlation_key", "a string")
     if not isinstance(payload, dict):
         raise HTTPError(400, "MALFORMED_BODY", "payload: must be a JSON object")
     result = await gateway.router.emit(
@@ -42,7 +45,7 @@ async def inject_event(request: Request) -> Response:
         payload,
         tenant_id=tenant_id,
         correlation_key=correlation_key,
-        idempotency_key=request.headers.get("idempotency-key"),
+        idempotency_key=key,
     )
     if not result.duplicate and result.delivered_to == 0:
         message = f"no waiting run or EVENT trigger took {event_name!r}"
@@ -51,6 +54,11 @@ async def inject_event(request: Request) -> Response:
             message += f"; it is kept for {lookback:g} s for a wait registered in that time"
         raise HTTPError(404, "NO_WAITING_WORKFLOW", message)
     return accepted(result)
+
+
+def _malformed(field: str, what: str) -> HTTPError:
+    rule = f"{what} of 1 to {TEXT_MAX_LENGTH} characters, no control characters"
+    return HTTPError(400, "MALFORMED_BODY", f"{field}: {rule}")
 
 
 routes = [Route("/api/v1/events/{tenant_id}", inject_event, methods=["POST"])]

@@ -12,6 +12,8 @@ from starlette.routing import Route
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import Event
 from highway_triggers.core.http import accepted, gateway_of, read_object
+from highway_triggers.core.validation import idempotency_key
+from highway_triggers.core.waits import TOKEN_MAX_LENGTH, is_token
 
 HOOK = "HOOK"
 
@@ -23,8 +25,14 @@ async def receive_hook(request: Request) -> Response:
     header makes a repeated delivery harmless.
     """
     token = request.path_params["token"]
+    if not is_token(token):
+        raise HTTPError(
+            400,
+            "INVALID_TOKEN",
+            f"token: 1 to {TOKEN_MAX_LENGTH} characters, no /, whitespace or control characters",
+        )
+    key = idempotency_key(request)
     payload = await read_object(request)
-    key = request.headers.get("idempotency-key")
     result = await gateway_of(request).router.route(
         Event(
             subtype=HOOK,

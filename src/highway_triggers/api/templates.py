@@ -10,10 +10,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.core.errors import HTTPError
+from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.http import accepted, admin, admin_or_tenant, gateway_of, read_object
 from highway_triggers.core.templates import TemplateTrigger, input_errors, workflow_id_of
 from highway_triggers.core.trigger import TriggerConfig
+from highway_triggers.core.validation import (
+    IDENTIFIER_RULE,
+    idempotency_key,
+    is_identifier,
+    path_identifier,
+    query_identifier,
+)
 
 
 @admin
@@ -25,7 +32,7 @@ async def create_template(request: Request) -> Response:
     """
     gateway = gateway_of(request)
     body = await read_object(request)
-    if "tenant_id" not in body and (tenant_id := request.query_params.get("tenant_id")):
+    if "tenant_id" not in body and (tenant_id := _tenant(request)):
         body["tenant_id"] = tenant_id
     template = await gateway.db.write(gateway.templates.create, body)
     return JSONResponse(template, status_code=201)
@@ -36,9 +43,7 @@ async def list_templates(request: Request) -> Response:
     """Templates, by tenant and name; filters ``tenant_id``, ``category``."""
     gateway = gateway_of(request)
     query = request.query_params
-    found = await gateway.db.call(
-        gateway.templates.list, query.get("tenant_id"), query.get("category")
-    )
+    found = await gateway.db.call(gateway.templates.list, _tenant(request), query.get("category"))
     return JSONResponse({"templates": found, "count": len(found)})
 
 
@@ -56,7 +61,7 @@ async def update_template(request: Request) -> Response:
     """Replace the fields the body gives; ``name`` renames it (409 if the new name is taken)."""
     gateway = gateway_of(request)
     body = await read_object(request)
-    tenant_id = _tenant(request) or body.get("tenant_id")
+    tenant_id = _tenant(request) or _body_tenant(body)
     template = await gateway.db.write(gateway.templates.update, _name(request), tenant_id, body)
     return JSONResponse(template)
 
@@ -83,7 +88,7 @@ async def run_template(request: Request) -> Response:
     if claimed is not None:
         gateway.event_limits.check(claimed, *await gateway.auth.tenant_limits(claimed))
     body = await read_object(request)
-    asked = _tenant(request) or body.get("tenant_id")
+    asked = _tenant(request) or _body_tenant(body)
     if claimed is not None and asked is not None and asked != claimed:
         raise HTTPError(403, "FORBIDDEN", "the token belongs to another tenant")
     name = _name(request)
@@ -105,8 +110,8 @@ async def run_template(request: Request) -> Response:
         config=TriggerConfig(),
         context=gateway.context,
     )
-    key = request.headers.get("idempotency-key")  # scoped to the tenant's template
-    result = await trigger.fire(
+    key = idempotency_key(request)
+    result = await trigger.fire(  # the key is scoped to the tenant's template
         data, idempotency_key=f"{template['tenant_id']}:{name}:{key}" if key else None
     )
     return accepted(result)
@@ -120,12 +125,19 @@ def _input(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _name(request: Request) -> str:
-    name: str = request.path_params["name"]
-    return name
+    return path_identifier(request, "name")
 
 
 def _tenant(request: Request) -> str | None:
-    return request.query_params.get("tenant_id")
+    return query_identifier(request, "tenant_id")
+
+
+def _body_tenant(body: dict[str, Any]) -> str | None:
+    """The body's ``tenant_id``, when it gives one; 422 naming it unless it is an identifier."""
+    tenant_id = body.get("tenant_id")
+    if tenant_id is not None and not is_identifier(tenant_id):
+        raise ConfigError([{"field": "tenant_id", "message": IDENTIFIER_RULE}])
+    return tenant_id
 
 
 routes = [

@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
+from highway_triggers.core.validation import path_identifier, query_identifier
 
 FILTERS = ("type", "workflow_id", "tenant_id")
 
@@ -13,7 +14,7 @@ FILTERS = ("type", "workflow_id", "tenant_id")
 @admin
 async def list_triggers(request: Request) -> Response:
     """Active triggers; filters ``type``, ``workflow_id``, ``tenant_id``."""
-    filters = {name: request.query_params.get(name) for name in FILTERS}
+    filters = {name: query_identifier(request, name) for name in FILTERS}
     triggers = await gateway_of(request).deployments.list_triggers(**filters)
     return JSONResponse({"triggers": triggers, "count": len(triggers)})
 
@@ -29,7 +30,7 @@ async def create_trigger(request: Request) -> Response:
 @admin
 async def get_trigger(request: Request) -> Response:
     """One active trigger."""
-    trigger = await gateway_of(request).deployments.get_trigger(request.path_params["trigger_id"])
+    trigger = await gateway_of(request).deployments.get_trigger(_trigger_id(request))
     if trigger is None:
         raise _not_found(request)
     return JSONResponse(trigger)
@@ -40,7 +41,7 @@ async def update_trigger(request: Request) -> Response:
     """Replace a trigger's config (and optionally its workflow or tenant)."""
     body = await read_object(request)
     deployments = gateway_of(request).deployments
-    trigger = await deployments.update_trigger(request.path_params["trigger_id"], body)
+    trigger = await deployments.update_trigger(_trigger_id(request), body)
     if trigger is None:
         raise _not_found(request)
     return JSONResponse(trigger)
@@ -49,15 +50,17 @@ async def update_trigger(request: Request) -> Response:
 @admin
 async def delete_trigger(request: Request) -> Response:
     """Stop and remove a trigger."""
-    if not await gateway_of(request).deployments.delete_trigger(request.path_params["trigger_id"]):
+    if not await gateway_of(request).deployments.delete_trigger(_trigger_id(request)):
         raise _not_found(request)
     return Response(status_code=204)
 
 
+def _trigger_id(request: Request) -> str:
+    return path_identifier(request, "trigger_id")
+
+
 def _not_found(request: Request) -> HTTPError:
-    return HTTPError(
-        404, "TRIGGER_NOT_FOUND", f"no active trigger {request.path_params['trigger_id']!r}"
-    )
+    return HTTPError(404, "TRIGGER_NOT_FOUND", f"no active trigger {_trigger_id(request)!r}")
 
 
 routes = [

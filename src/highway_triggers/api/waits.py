@@ -6,6 +6,7 @@ from starlette.routing import Route
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
+from highway_triggers.core.validation import path_identifier
 from highway_triggers.core.waits import WaitRequest
 
 
@@ -42,8 +43,7 @@ async def cancel_wait(request: Request) -> Response:
 
 
 def _wait_id(request: Request) -> str:
-    wait_id: str = request.path_params["wait_id"]
-    return wait_id
+    return path_identifier(request, "wait_id")
 
 
 def _found(request: Request, wait: dict | None) -> dict:  # type: ignore[type-arg]

@@ -8,6 +8,7 @@ from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import accepted, admin_or_tenant, gateway_of, read_object
 from highway_triggers.core.plugins import hookimpl
 from highway_triggers.core.trigger import BaseTrigger, TriggerConfig
+from highway_triggers.core.validation import idempotency_key, path_identifier
 
 
 class ManualConfig(TriggerConfig):
@@ -29,7 +30,8 @@ async def run_manual(request: Request) -> Response:
     """
     gateway = gateway_of(request)
     tenant_id = await admin_or_tenant(request)
-    workflow_id = request.path_params["workflow_id"]
+    workflow_id = path_identifier(request, "workflow_id")
+    key = idempotency_key(request)  # scoped to the workflow
     triggers = [
         t
         for t in gateway.manager.index.of_workflow(workflow_id, ManualTrigger.subtype)
@@ -48,7 +50,6 @@ async def run_manual(request: Request) -> Response:
         raise HTTPError(
             400, "CONFIRMATION_REQUIRED", 'this trigger needs "confirm": true in the body'
         )
-    key = request.headers.get("idempotency-key")  # scoped to the workflow
     result = await trigger.fire(data, idempotency_key=f"{workflow_id}:{key}" if key else None)
     return accepted(result)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 import time
 import uuid
@@ -22,10 +23,18 @@ from highway_triggers.db.tables import API_KEYS, TENANTS
 KEY_PREFIX = "hwk_"
 TENANT_SECRET_TTL = 10.0
 VERIFIED_CACHE_SIZE = 10_000
+NUMERIC_DATES = ("exp", "nbf", "iat")
+"""Claims that are JSON numbers (RFC 7519 NumericDate); PyJWT also takes numeric strings."""
 
 
 def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _is_numeric_date(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -121,6 +130,11 @@ class Authenticator:
             )
         except jwt.PyJWTError as exc:
             raise HTTPError(401, "INVALID_TOKEN", f"the JWT was rejected: {exc}") from None
+        for claim in NUMERIC_DATES:
+            if claim in claims and not _is_numeric_date(claims[claim]):
+                raise HTTPError(
+                    401, "INVALID_TOKEN", f"the JWT was rejected: {claim} must be a number"
+                )
         return claims
 
     async def tenant_secret(self, tenant_id: str) -> str | None:

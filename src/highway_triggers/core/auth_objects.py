@@ -9,7 +9,7 @@ request must pass, given the cipher's ``unseal``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -44,6 +44,15 @@ class AuthObject(BaseModel):
     def redacted_headers(self) -> tuple[str, ...]:
         """Headers carrying this object's signature, hidden in captured request data."""
         return ()
+
+    def delivery_id(self, headers: Headers, body: Any) -> str | None:
+        """The id the scheme gives a delivery, the same on each redelivery, or ``None``.
+
+        Ingress deduplicates on it unless configured otherwise. Ask only for a request
+        this object's check admitted (where the scheme signs the id, it is then
+        authentic); ``body`` is the parsed JSON body, ``None`` when it is not JSON.
+        """
+        return None
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
         """The check for requests; ``tolerance`` bounds signed timestamps (seconds)."""
@@ -140,6 +149,10 @@ class StandardWebhooksAuth(AuthObject):
             raise ValueError("give a secret (v1) or a public_key (v1a), or lists of them")
         return self
 
+    def delivery_id(self, headers: Headers, body: Any) -> str | None:
+        """``webhook-id``: the spec's idempotency key, covered by the signature."""
+        return headers.get("webhook-id") or None
+
     def check(self, unseal: Unseal, tolerance: float) -> Check:
         secrets = ([self.secret] if self.secret else []) + self.secrets
         public_keys = ([self.public_key] if self.public_key else []) + self.public_keys
@@ -165,6 +178,11 @@ class StripeAuth(AuthObject):
     type: Literal["stripe"]
     secret: Secret
     secret_fields = ("secret",)
+
+    def delivery_id(self, headers: Headers, body: Any) -> str | None:
+        """The event's ``id`` (``evt_…``), at the top of the signed body."""
+        event_id = body.get("id") if isinstance(body, dict) else None
+        return event_id if isinstance(event_id, str) and event_id else None
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
         secret = unseal(self.secret).encode()
@@ -232,7 +250,8 @@ Auth = Annotated[
     Field(discriminator="type"),
 ]
 """Any signature or auth object, chosen by its ``type``."""
-AUTH: TypeAdapter[Auth] = TypeAdapter(Auth)
+_ANY_AUTH: Any = Auth  # mypy's view of an Annotated union as a value varies between runs
+AUTH: TypeAdapter[Auth] = TypeAdapter(_ANY_AUTH)
 
 
 def _one_or_more(single: str | None, more: list[str], name: str) -> list[str]:

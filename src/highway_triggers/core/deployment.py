@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.core.templates import TemplateService, workflow_id_of
 from highway_triggers.core.trigger import BaseTrigger
+from highway_triggers.core.validation import IDENTIFIER_RULE, is_identifier
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.tables import (
@@ -186,8 +188,11 @@ class DeploymentService:
         is first prepared by its type (``BaseTrigger.prepare_config``: defaults from the
         workflow, secrets sealed), so no plaintext secret is stored, not even in the spec.
         """
+        _check_identifiers(workflow_id=workflow_id)
+        _check_storable(body)
         body = self._prepared(workflow_id, body)
         tenant_id = body.get("tenant_id") if isinstance(body, dict) else None
+        _check_identifiers(tenant_id=tenant_id)
         self._set_status(workflow_id, tenant_id, DEPLOYING, body)
         try:
             valid = self._validate_all(trigger_specs(body))
@@ -378,12 +383,9 @@ class DeploymentService:
                     }
                 ]
             )
+        _check_identifiers(workflow_id=workflow_id, template=template, tenant_id=tenant_id)
         if template is None:
-            if not isinstance(workflow_id, str) or not workflow_id:
-                raise ConfigError(
-                    [{"field": "workflow_id", "message": "must be a non-empty string"}]
-                )
-            target = Target(workflow_id)
+            target = Target(str(workflow_id))
         else:
             found = self._template(template, tenant_id)
             target, tenant_id = Target(workflow_id_of(found), found["name"]), found["tenant_id"]
@@ -444,8 +446,6 @@ class DeploymentService:
 
     def _template(self, name: Any, tenant_id: Any) -> dict[str, Any]:
         """The template a trigger targets; a missing one is a 422 naming ``template``."""
-        if not isinstance(name, str) or not name:
-            raise ConfigError([{"field": "template", "message": "must be a template's name"}])
         try:
             return self._templates.get(name, tenant_id)
         except HTTPError as exc:
@@ -528,6 +528,26 @@ def _trigger_view(row: RowMapping) -> dict[str, Any]:
         "origin": row["origin"],
         "created_at": row["created_at"].isoformat(),
     }
+
+
+def _check_identifiers(**fields: Any) -> None:
+    """A 422 naming each given field (not ``None``) that is not an identifier."""
+    errors: list[dict[str, object]] = [
+        {"field": name, "message": IDENTIFIER_RULE}
+        for name, value in fields.items()
+        if value is not None and not is_identifier(value)
+    ]
+    if errors:
+        raise ConfigError(errors)
+
+
+def _check_storable(body: Any) -> None:
+    """A 422 for a deploy body the ``spec`` column cannot keep: ``NaN``, ``Infinity`` or a
+    value that is no JSON (a plugin's Python call; the API's parser refuses them)."""
+    try:
+        json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError([{"field": "body", "message": f"not storable as JSON: {exc}"}]) from None
 
 
 def _in_use(subtype: str, key: str, why: str) -> HTTPError:

@@ -34,6 +34,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OUTCOME_BATCH = 64
+JITTER = (0.5, 1.0)
+"""Each retry waits its nominal backoff times a random factor in this range."""
+
+
+def backoff_seconds(attempts: int, base: float, cap: float, jitter: float | None = None) -> float:
+    """The wait after failed attempt ``attempts``: base·2^(attempts-1), at most ``cap``, times
+    ``jitter`` (random in :data:`JITTER` unless given)."""
+    delay = min(cap, base * 2.0 ** min(attempts - 1, 64))  # a float overflows past 2^1023
+    return delay * (random.uniform(*JITTER) if jitter is None else jitter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +207,12 @@ class Dispatcher:
         params = []
         for o in done:
             if o.status == FAILED:
-                next_attempt = sql.timestamp(now + timedelta(seconds=self._backoff(o.job.attempts)))
+                delay = backoff_seconds(
+                    o.job.attempts,
+                    self._settings.dispatch_backoff_base_seconds,
+                    self._settings.dispatch_backoff_max_seconds,
+                )
+                next_attempt = sql.timestamp(now + timedelta(seconds=delay))
             else:
                 next_attempt = stamp
             params.append(
@@ -266,11 +280,3 @@ class Dispatcher:
             idempotency_key=job.idempotency_key,
         )
         return Outcome(job, DELIVERED, execution_id)
-
-    def _backoff(self, attempts: int) -> float:
-        """Exponential backoff with jitter: about base·2^(n-1), capped, times 0.5–1."""
-        s = self._settings
-        delay: float = min(
-            s.dispatch_backoff_max_seconds, s.dispatch_backoff_base_seconds * 2.0 ** (attempts - 1)
-        )
-        return delay * random.uniform(0.5, 1.0)

@@ -7,11 +7,12 @@ Rows the ingress writer inserts on the hot path use plain driver SQL
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, and_, cast, func, insert, or_, select, update
 
 from highway_triggers.core.ids import new_id
 from highway_triggers.db.columns import utcnow
@@ -199,15 +200,56 @@ def retry(db: Database, dispatch_id: str) -> str | None:
     return status
 
 
+def retry_many(db: Database, status: str, *, workflow_id: str | None, limit: int) -> int:
+    """Queue up to ``limit`` dispatches that are ``status`` (failed, dead or skipped) again,
+    oldest first, only ``workflow_id``'s if given; returns how many."""
+    if status not in RETRYABLE:
+        raise ValueError(f"only {', '.join(RETRYABLE)} dispatches can be retried, not {status!r}")
+    pick = (
+        select(D.c.id)
+        .where(D.c.status == status)
+        .order_by(D.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if workflow_id is not None:
+        pick = pick.where(D.c.workflow_id == workflow_id)
+    now = utcnow()
+    with db.engine.begin() as conn:
+        # picked first, then updated: PostgreSQL may run an ``IN (… LIMIT n)`` subquery of
+        # the UPDATE once per row, and each run skips the rows updated so far
+        ids: list[str] = list(conn.execute(pick).scalars())
+        if not ids:
+            return 0
+        stmt = (
+            update(D)
+            .where(D.c.id.in_(ids))
+            .values(status=PENDING, attempts=0, next_attempt_at=now, updated_at=now)
+        )
+        return conn.execute(stmt).rowcount
+
+
+_LISTED = [c for c in D.c if c.name not in ("locked_until", "payload")]
+
+
 def list_dispatches(
-    db: Database, status: str | None = None, workflow_id: str | None = None, limit: int = 100
+    db: Database,
+    status: str | None = None,
+    workflow_id: str | None = None,
+    limit: int = 100,
+    *,
+    before: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first, as the API shows them; shared by the API and the CLI."""
-    query = select(D).order_by(D.c.id.desc()).limit(limit)  # ids grow with time
+    """Newest first, as the API shows them, only ids below ``before`` if given (the next
+    page); shared by the API and the CLI. A payload that is not JSON is shown as stored."""
+    payload = cast(D.c.payload, Text).label("payload")  # decoded by _view, whatever it holds
+    query = select(*_LISTED, payload).order_by(D.c.id.desc()).limit(limit)  # ids grow with time
     if status:
         query = query.where(D.c.status == status)
     if workflow_id:
         query = query.where(D.c.workflow_id == workflow_id)
+    if before is not None:
+        query = query.where(D.c.id < before)
     with db.engine.connect() as conn:
         return [_view(row) for row in conn.execute(query).mappings()]
 
@@ -220,8 +262,19 @@ def counts_by_status(db: Database) -> dict[str, int]:
 
 
 def _view(row: Any) -> dict[str, Any]:
-    view = {k: row[k] for k in D.c.keys() if k not in ("locked_until",)}
+    view = dict(row)
     for key in ("next_attempt_at", "created_at", "updated_at", "delivered_at"):
         view[key] = row[key].isoformat() if row[key] else None
+    view["payload"] = _decoded(row["payload"])
     view["dispatch_id"] = view.pop("id")
     return view
+
+
+def _decoded(text: str | None) -> Any:
+    """A payload column's JSON text decoded (lone surrogates included), else the text."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,11 +10,13 @@ import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.event import RouteResult
+from highway_triggers.core.json_body import DEFAULT_MAX_DEPTH, parse_json
 
 if TYPE_CHECKING:
     from highway_triggers.core.context import GatewayContext
@@ -36,15 +37,23 @@ def context_of(request: Request) -> GatewayContext:
     return context
 
 
+def max_json_depth(request: Request) -> int:
+    """``HIGHWAY_MAX_JSON_DEPTH`` of the gateway serving ``request`` (the default outside one)."""
+    gateway = getattr(getattr(request.scope.get("app"), "state", None), "core", None)
+    if gateway is None:
+        return DEFAULT_MAX_DEPTH
+    depth: int = gateway.settings.max_json_depth
+    return depth
+
+
 async def read_json(request: Request) -> Any:
-    """The request body as JSON; 400 ``MALFORMED_BODY`` when it is not."""
+    """The request body as JSON (``{}`` when empty), parsed strictly
+    (:func:`~highway_triggers.core.json_body.parse_json`): else 400 ``MALFORMED_BODY``,
+    ``JSON_TOO_DEEP`` or ``UNSUPPORTED_JSON``."""
     body = await request.body()
     if not body:
         return {}
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPError(400, "MALFORMED_BODY", "the body is not valid JSON") from None
+    return parse_json(body, max_json_depth(request))
 
 
 async def read_object(request: Request) -> dict[str, Any]:
@@ -159,7 +168,23 @@ async def handle_starlette_error(request: Request, exc: Exception) -> Response:
     codes = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
     code = codes.get(exc.status_code, "HTTP_ERROR")
     headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (methods := allowed_methods(request)):
+        headers["Allow"] = ", ".join(methods)
     return error_response(HTTPError(exc.status_code, code, str(exc.detail), headers=headers))
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app's routes take at the request's path, sorted.
+
+    A path may have one route per method; Starlette's own 405 names only the methods of
+    the first route whose path matched.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
 async def handle_client_disconnect(request: Request, exc: Exception) -> Response:

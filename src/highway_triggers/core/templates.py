@@ -18,21 +18,23 @@ import uuid
 from typing import Annotated, Any
 
 from jsonschema.validators import validator_for
-from pydantic import (
-    StringConstraints,
-)
+from pydantic import StringConstraints, field_validator
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.trigger import BaseTrigger, TriggerConfig
-from highway_triggers.core.validation import JsonSchema, RequestBody
+from highway_triggers.core.validation import (
+    IDENTIFIER_RULE,
+    Identifier,
+    JsonSchema,
+    RequestBody,
+    is_identifier,
+)
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.tables import TEMPLATES
 
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
-Name = Annotated[str, StringConstraints(pattern=NAME)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 FIELDS = ("tenant_id", "name", "workflow_definition", "input_schema", "category", "description")
 
@@ -40,12 +42,20 @@ FIELDS = ("tenant_id", "name", "workflow_definition", "input_schema", "category"
 class TemplateSpec(RequestBody):
     """A template's fields as the API takes them (create, or a merged update)."""
 
-    tenant_id: Name
-    name: Name
+    tenant_id: Identifier
+    name: Identifier
     workflow_definition: dict[str, Any]
     input_schema: JsonSchema | None = None
     category: Text | None = None
     description: Annotated[str, StringConstraints(max_length=4000)] | None = None
+
+    @field_validator("workflow_definition")
+    @classmethod
+    def _workflow_id(cls, definition: dict[str, Any]) -> dict[str, Any]:
+        given = definition.get("id")
+        if given is not None and not is_identifier(given):
+            raise ValueError(f"id: the workflow it starts, {IDENTIFIER_RULE}")
+        return definition
 
 
 def workflow_id_of(template: dict[str, Any]) -> str:

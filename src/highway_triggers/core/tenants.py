@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 
+from pydantic import Field
 from sqlalchemy import insert, select, update
 
-from highway_triggers.db.tables import TENANTS
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.secrets import SecretCipher
+from highway_triggers.core.validation import Identifier, RequestBody
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
+from highway_triggers.db.tables import TENANTS
 
-TENANT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_RATE = 1_000_000
+
+
+class TenantSpec(RequestBody):
+    """A new tenant: ``POST /api/v1/tenants`` and ``highway-triggers tenants create``."""
+
+    tenant_id: Identifier
+    rate_limit_per_second: float | None = Field(default=None, ge=0.001, le=MAX_RATE)
+    """Events per second (a token bucket per replica); default
+    ``HIGHWAY_EVENTS_RATE_LIMIT_PER_SECOND``."""
+    burst: int | None = Field(default=None, ge=1, le=MAX_RATE)
+    """Events at once; default ``HIGHWAY_EVENTS_BURST``."""
 
 
 class TenantService:
@@ -23,13 +35,9 @@ class TenantService:
         self._db = db
         self._cipher = cipher
 
-    def create(
-        self, tenant_id: str, rate_limit_per_second: float | None = None, burst: int | None = None
-    ) -> str:
-        if not TENANT_ID.match(tenant_id):
-            raise HTTPError(
-                422, "VALIDATION_ERROR", "tenant_id: letters, digits and _.:- only, at most 128"
-            )
+    def create(self, spec: TenantSpec) -> str:
+        """The new tenant's JWT secret; 409 ``TENANT_EXISTS`` if there is one of that id."""
+        tenant_id = spec.tenant_id
         secret = secrets.token_urlsafe(32)
         with self._db.engine.begin() as conn:
             if conn.execute(
@@ -42,8 +50,8 @@ class TenantService:
                 insert(TENANTS).values(
                     tenant_id=tenant_id,
                     jwt_secret_encrypted=self._cipher.encrypt(secret),
-                    rate_limit_per_second=rate_limit_per_second,
-                    burst=burst,
+                    rate_limit_per_second=spec.rate_limit_per_second,
+                    burst=spec.burst,
                     created_at=utcnow(),
                 )
             )

@@ -17,14 +17,15 @@ OnFire = Literal["start", "resume_or_start", "resume_only"]
 
 
 class TriggerConfig(BaseModel):
-    """Base of every trigger's ``Config``: unknown fields are errors, ``on_fire`` is shared.
+    """Base of every trigger's ``Config``: unknown fields and non-finite numbers (``NaN``,
+    ``Infinity``) are errors, ``on_fire`` is shared.
 
     ``on_fire`` decides what a fire does when no wait matched by correlation:
     ``start`` a new run, ``resume_or_start`` the workflow's most recent paused run,
     or ``resume_only`` (never start).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     on_fire: OnFire = "start"
 

@@ -1,14 +1,96 @@
-"""Request bodies as pydantic models: errors become a 422 naming each bad field."""
+"""Validating what clients send: request bodies as pydantic models (errors become a 422
+naming each bad field), and the one rule for identifiers and delivery ids, wherever
+they come from (body, path, query, header)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+import re
+from typing import Annotated, Any, Self, TypeGuard
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from starlette.requests import Request
 
-from highway_triggers.core.errors import ConfigError
+from highway_triggers.core.errors import ConfigError, HTTPError
+
+IDENTIFIER_MAX_LENGTH = 200
+IDENTIFIER_RULE = (
+    f"1 to {IDENTIFIER_MAX_LENGTH} characters, ASCII letters, digits and '_.:-', the first a"
+    " letter or digit"
+)
+_IDENTIFIER = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.:-]{{0,{IDENTIFIER_MAX_LENGTH - 1}}}")
+DELIVERY_ID_MAX_LENGTH = 255
+DELIVERY_ID_RULE = (
+    f"at most {DELIVERY_ID_MAX_LENGTH} visible ASCII characters and spaces, no control characters"
+)
+_DELIVERY_ID = re.compile(rf"[\x20-\x7e]{{1,{DELIVERY_ID_MAX_LENGTH}}}")
+
+
+def is_identifier(value: object) -> TypeGuard[str]:
+    """Whether ``value`` names a workflow, tenant, template or other object (see
+    :data:`IDENTIFIER_RULE`): no control characters, no ``/``, no ``.``/``..``."""
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+
+
+def _identifier(value: str) -> str:
+    if not is_identifier(value):
+        raise ValueError(IDENTIFIER_RULE)
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+"""A field naming a workflow, tenant, template or other object (:data:`IDENTIFIER_RULE`)."""
+
+
+def is_text(value: object, max_length: int) -> TypeGuard[str]:
+    """Whether ``value`` is a string of 1 to ``max_length`` printable characters (no
+    control characters, no line breaks)."""
+    return isinstance(value, str) and 0 < len(value) <= max_length and value.isprintable()
+
+
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("no control characters or line breaks")
+    return value
+
+
+Printable = AfterValidator(_printable)
+"""Metadata of a free-text field (an event name, a run id): no control characters."""
+
+
+def path_identifier(request: Request, name: str) -> str:
+    """The path parameter ``name``; 400 ``INVALID_IDENTIFIER`` naming it unless it is an
+    identifier."""
+    value: str = request.path_params[name]
+    if not is_identifier(value):
+        raise HTTPError(400, "INVALID_IDENTIFIER", f"{name}: {IDENTIFIER_RULE}")
+    return value
+
+
+def query_identifier(request: Request, name: str) -> str | None:
+    """The query parameter ``name`` (``None`` when absent); 400 ``INVALID_IDENTIFIER``
+    naming it unless it is an identifier."""
+    value = request.query_params.get(name)
+    if value is not None and not is_identifier(value):
+        raise HTTPError(400, "INVALID_IDENTIFIER", f"{name}: {IDENTIFIER_RULE}")
+    return value
+
+
+def check_delivery_id(value: str | None, field: str) -> str | None:
+    """A delivery id (``Idempotency-Key``, a webhook's ``dedup_header``) as given, ``None``
+    when absent or empty; 400 ``INVALID_DELIVERY_ID`` naming ``field`` when it breaks
+    :data:`DELIVERY_ID_RULE`."""
+    if not value:
+        return None
+    if _DELIVERY_ID.fullmatch(value) is None:
+        raise HTTPError(400, "INVALID_DELIVERY_ID", f"{field}: {DELIVERY_ID_RULE}")
+    return value
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The request's ``Idempotency-Key`` header, checked by :func:`check_delivery_id`."""
+    return check_delivery_id(request.headers.get("idempotency-key"), "Idempotency-Key")
 
 
 def check_json_schema(value: dict[str, Any]) -> dict[str, Any]:
@@ -25,9 +107,10 @@ JsonSchema = Annotated[dict[str, Any], AfterValidator(check_json_schema)]
 
 
 class RequestBody(BaseModel):
-    """Base of API bodies: strict types, no unknown fields, ``parse`` raises ConfigError."""
+    """Base of API bodies: strict types, finite numbers, no unknown fields; ``parse``
+    raises ConfigError."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     @classmethod
     def parse(cls, body: dict[str, Any]) -> Self:

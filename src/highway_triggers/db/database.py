@@ -6,12 +6,17 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+Synchronous = Literal["FULL", "NORMAL"]
+"""SQLite's ``PRAGMA synchronous`` in WAL mode: ``FULL`` fsyncs the WAL at every commit, so
+a commit survives power loss; ``NORMAL`` only at checkpoints, so a commit survives a
+process crash, but the last ones may be lost on an OS crash or power loss."""
 
 
 def normalize_url(url: str) -> str:
@@ -22,13 +27,16 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
+    if synchronous not in ("FULL", "NORMAL"):  # it is spliced into the PRAGMA below
+        raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA cache_size=-65536")  # 64 MiB
         cursor.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer thread does it
@@ -88,16 +96,16 @@ class Database:
 
     One writer keeps SQLite free of lock contention and lets a batch of requests share
     one transaction (group commit). On PostgreSQL it is a thread, as commits wait on
-    the network.
+    the network. ``synchronous`` applies to SQLite only (see :data:`Synchronous`).
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, synchronous: Synchronous = "FULL") -> None:
         self.url = normalize_url(url)
         if self.url.startswith("sqlite"):
             self.engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": 30}
             )
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, synchronous)
             database = self.engine.url.database
             in_memory = not database or database == ":memory:"
             self._checkpointer = None if in_memory or database is None else Checkpointer(database)

@@ -21,6 +21,8 @@ from highway_triggers.plugin import (
     HTTPError,
     admin_or_tenant,
     context_of,
+    path_identifier,
+    query_identifier,
     read_object,
 )
 from highway_triggers_cron import claims
@@ -41,8 +43,8 @@ async def list_schedules(request: Request) -> Response:
     tenant = await admin_or_tenant(request)
     triggers = await context.deployments.list_triggers(
         type="CRON",
-        workflow_id=request.query_params.get("workflow_id"),
-        tenant_id=tenant or request.query_params.get("tenant_id"),
+        workflow_id=query_identifier(request, "workflow_id"),
+        tenant_id=tenant or query_identifier(request, "tenant_id"),
     )
     schedules = await _views(context, triggers)
     return JSONResponse({"schedules": schedules, "count": len(schedules)})
@@ -118,7 +120,7 @@ async def preview_schedule(request: Request) -> Response:
 async def _existing(request: Request) -> tuple[dict[str, Any], str | None]:
     """The schedule named in the path and the caller's tenant (``None``: an admin); 404 if
     there is no such schedule the caller may see."""
-    schedule_id = request.path_params["schedule_id"]
+    schedule_id = path_identifier(request, "schedule_id")
     tenant = await admin_or_tenant(request)
     trigger = await context_of(request).deployments.get_trigger(schedule_id)
     if trigger is None or trigger["type"] != "CRON" or tenant not in (None, trigger["tenant_id"]):

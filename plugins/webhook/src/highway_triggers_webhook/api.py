@@ -3,6 +3,7 @@ receivers, and the answers runs post for held requests."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -12,15 +13,33 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from highway_triggers import Event, RouteResult
-from highway_triggers.plugin import GatewayContext, HTTPError, accepted, admin, read_object, utcnow
+from highway_triggers.plugin import (
+    Admitted,
+    AuthObject,
+    GatewayContext,
+    HTTPError,
+    accepted,
+    admin,
+    read_object,
+    utcnow,
+)
 from highway_triggers_webhook.held import HeldRequests
 from highway_triggers_webhook.options import Answer, WebhookOptions
 from highway_triggers_webhook.registrations import RegistrationRequest, RegistrationStore
-from highway_triggers_webhook.trigger import METHODS, SUBTYPE, WebhookConfig, WebhookTrigger
+from highway_triggers_webhook.trigger import (
+    METHODS,
+    PATH_RULE,
+    SUBTYPE,
+    WebhookConfig,
+    WebhookTrigger,
+    is_webhook_path,
+)
 
 RUN_SUBTYPE = "WEBHOOK_RUN"
 """Events of per-run webhooks: they resume their run's wait and start nothing."""
 Deliver = Callable[[dict[str, Any]], Awaitable[RouteResult]]
+MAX_DELIVERY_ID = 200
+"""Longer delivery ids are keyed by their SHA-256: database indexes hold keys of ~2.7 KB."""
 
 
 class WebhookApi:
@@ -48,6 +67,8 @@ class WebhookApi:
         trigger's ``response``.
         """
         path = str(request.path_params["path"]).strip("/")
+        if not is_webhook_path(path):  # no webhook can be deployed there
+            raise HTTPError(400, "INVALID_PATH", f"path: {PATH_RULE}")
         found = self._context.triggers.candidates(SUBTYPE, (path,))
         if not found:
             raise HTTPError(404, "WEBHOOK_NOT_FOUND", f"no webhook is deployed at {path!r}")
@@ -59,7 +80,7 @@ class WebhookApi:
                 405, "METHOD_NOT_ALLOWED", f"this webhook takes {allow}", headers={"Allow": allow}
             )
         admitted = await trigger.guard.admit(request, self._context.trusted_proxies)
-        key = _dedup_key(request, config, path)
+        key = _dedup_key(request, admitted, config, config.auth, path)
 
         async def start(payload: dict[str, Any]) -> RouteResult:
             return await trigger.fire(
@@ -92,7 +113,7 @@ class WebhookApi:
         if registration.expires_at is not None and registration.expires_at <= utcnow():
             raise HTTPError(410, "WEBHOOK_EXPIRED", f"webhook {webhook_id!r} has expired")
         admitted = await registration.guard.admit(request, self._context.trusted_proxies)
-        key = _dedup_key(request, registration.options, webhook_id)
+        key = _dedup_key(request, admitted, registration.options, registration.auth, webhook_id)
 
         async def resume(payload: dict[str, Any]) -> RouteResult:
             event = Event(
@@ -145,9 +166,15 @@ class WebhookApi:
         return accepted(result) if answer is None else answer.to_response()
 
 
-def _dedup_key(request: Request, options: WebhookOptions, scope: str) -> str | None:
-    """The delivery id from ``dedup_header``, scoped to one webhook."""
-    if options.dedup_header is None:
+def _dedup_key(
+    request: Request, admitted: Admitted, options: WebhookOptions, auth: AuthObject, scope: str
+) -> str | None:
+    """The admitted request's delivery id, scoped to one webhook; ``None``: no dedup."""
+    data = admitted.data
+    body = data["body"] if data["body_encoding"] == "json" else None
+    value = options.delivery_id(auth, request.headers, body)
+    if value is None:
         return None
-    value = request.headers.get(options.dedup_header)
-    return f"{scope}:{value}" if value else None
+    if len(value) > MAX_DELIVERY_ID:
+        value = "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return f"{scope}:{value}"

@@ -24,10 +24,13 @@ from sqlalchemy import Connection, delete, insert, select, update
 from highway_triggers.plugin import (
     AUTH,
     Auth,
+    AuthObject,
     GatewayContext,
     HTTPError,
+    Identifier,
     IngressGuard,
     NoAuth,
+    Printable,
     RequestBody,
     WaitRequest,
     utcnow,
@@ -39,15 +42,15 @@ OWNER = "highway-triggers-webhook"
 """The owner of the plugin's waits (its distribution name): only its routes resume them."""
 EVENT_NAME = "webhook"
 CACHE_SIZE = 4096
-Text = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+Text = Annotated[str, StringConstraints(min_length=1, max_length=512), Printable]
 
 
 class RegistrationRequest(RequestBody, WebhookOptions):
     """The body of ``POST /api/v1/webhook-registrations``."""
 
-    tenant_id: Text
+    tenant_id: Identifier
     workflow_run_id: Text
-    workflow_id: Text | None = None
+    workflow_id: Identifier | None = None
     signature: Auth | None = None
     """How callers sign (CONTRACT §3 table); default ``none``. Or ``signature_id``."""
     signature_id: Text | None = None
@@ -80,6 +83,8 @@ class Registration:
     ``webhook_0002``, whose wait has no owner."""
     expires_at: datetime | None
     options: WebhookOptions
+    auth: AuthObject
+    """How callers sign (its secrets sealed); it names the scheme's delivery ids."""
     guard: IngressGuard
 
 
@@ -183,9 +188,10 @@ class RegistrationStore:
         if row is None:
             return None
         options = WebhookOptions.model_validate(row.options)
-        guard = options.guard(AUTH.validate_python(row.signature), self._context.unseal)
+        auth = AUTH.validate_python(row.signature)
+        guard = options.guard(auth, self._context.unseal)
         owner = None if row.wait_id is None else OWNER
-        return Registration(row.id, row.token, owner, row.expires_at, options, guard)
+        return Registration(row.id, row.token, owner, row.expires_at, options, auth, guard)
 
     def _store_signature(
         self, conn: Connection, request: RegistrationRequest, now: datetime

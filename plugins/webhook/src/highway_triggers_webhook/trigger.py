@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, cast, get_args
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator
 
 from highway_triggers import BaseTrigger, TriggerConfig
 from highway_triggers.plugin import AUTH, Auth, NoAuth
@@ -14,9 +15,30 @@ from highway_triggers_webhook.options import WebhookOptions
 SUBTYPE = "WEBHOOK"
 Method = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 METHODS: tuple[str, ...] = get_args(Method)
-WebhookPath = Annotated[
-    str, Field(max_length=200, pattern=r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$")
-]
+PATH_MAX_LENGTH = 200
+PATH_RULE = (
+    f"at most {PATH_MAX_LENGTH} characters: segments of ASCII letters, digits and ._~- "
+    "joined by /, none of them . or .."
+)
+_SEGMENTS = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
+
+
+def is_webhook_path(path: str) -> bool:
+    """Whether a WEBHOOK trigger may be deployed at ``path`` (:data:`PATH_RULE`)."""
+    return (
+        len(path) <= PATH_MAX_LENGTH
+        and _SEGMENTS.fullmatch(path) is not None
+        and not {".", ".."} & set(path.split("/"))
+    )
+
+
+def _webhook_path(path: str) -> str:
+    if not is_webhook_path(path):
+        raise ValueError(PATH_RULE)
+    return path
+
+
+WebhookPath = Annotated[str, AfterValidator(_webhook_path)]
 
 
 class WebhookConfig(TriggerConfig, WebhookOptions):

@@ -8,6 +8,20 @@ token, arrives — every part of them in one place.
 - :mod:`.timeouts`: expired waits resume their run once with ``{"status": "timeout"}``.
 """
 
-from highway_triggers.core.waits.service import WaitRequest, WaitService, status_of
+from highway_triggers.core.waits.service import (
+    TEXT_MAX_LENGTH,
+    TOKEN_MAX_LENGTH,
+    WaitRequest,
+    WaitService,
+    is_token,
+    status_of,
+)
 
-__all__ = ["WaitRequest", "WaitService", "status_of"]
+__all__ = [
+    "TEXT_MAX_LENGTH",
+    "TOKEN_MAX_LENGTH",
+    "WaitRequest",
+    "WaitService",
+    "is_token",
+    "status_of",
+]

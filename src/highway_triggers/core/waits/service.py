@@ -3,6 +3,7 @@ through ``Database.write``)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Annotated, Any
@@ -18,25 +19,35 @@ from sqlalchemy.exc import IntegrityError
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.ids import new_id
-from highway_triggers.core.validation import JsonSchema, RequestBody
+from highway_triggers.core.validation import Identifier, JsonSchema, Printable, RequestBody
 from highway_triggers.core.waits.early import resume_with_kept
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.tables import WAITS
 
 MAX_TIMEOUT_SECONDS = 10 * 365 * 24 * 3600
-Text = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+TEXT_MAX_LENGTH = 512
+"""Of a wait's run id, event name, correlation key and idempotency key."""
+Text = Annotated[str, StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH), Printable]
+TOKEN_MAX_LENGTH = 512
+TOKEN_PATTERN = rf"^[^/\s\x00-\x1f\x7f]{{1,{TOKEN_MAX_LENGTH}}}$"
+"""A hook token: no ``/``, whitespace or control characters (it is a path segment)."""
+
+
+def is_token(value: str) -> bool:
+    """Whether ``value`` may be a hook token (:data:`TOKEN_PATTERN`)."""
+    return re.fullmatch(TOKEN_PATTERN, value) is not None
 
 
 class WaitRequest(RequestBody):
     """The body of ``POST /api/v1/waits``."""
 
-    tenant_id: Text
+    tenant_id: Identifier
     workflow_run_id: Text
-    workflow_id: Text | None = None
+    workflow_id: Identifier | None = None
     event_name: Text
     correlation_key: Text | None = None
-    token: Annotated[str, StringConstraints(max_length=512, pattern=r"^[^/\s]+$")] | None = None
+    token: Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)] | None = None
     timeout_seconds: float | None = Field(default=None, gt=0, le=MAX_TIMEOUT_SECONDS)
     multi_use: bool = False
     payload_schema: JsonSchema | None = Field(default=None, alias="schema")
