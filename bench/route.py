@@ -182,12 +182,13 @@ def plain_uvicorn_rps(workdir: Path, seconds: int) -> float:
 def seed(db_path: Path, n: int) -> str:
     """Schema, N EVENT triggers (evt-0 … evt-N-1) of one tenant, the tenant; its JWT."""
     from highway_triggers.core.secrets import SecretCipher
-    from highway_triggers.core.tenants import TenantService
+    from highway_triggers.core.tenants import MAX_RATE, TenantService, TenantSpec
 
     database = Database(f"sqlite:///{db_path}")
     migrate.upgrade(database)
     # limits far above what one machine can post: the bench measures routing, not the limiter
-    secret = TenantService(database, SecretCipher(SECRET_KEY)).create(TENANT, 1e9, 10**9)
+    limits = TenantSpec(tenant_id=TENANT, rate_limit_per_second=MAX_RATE, burst=MAX_RATE)
+    secret = TenantService(database, SecretCipher(SECRET_KEY)).create(limits)
     database.close()
     now = "2026-01-01 00:00:00.000000"
     conn = sqlite3.connect(db_path)

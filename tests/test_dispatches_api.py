@@ -103,27 +103,25 @@ def test_pages_cover_every_dispatch_once_newest_first(gateway: RunningGateway) -
     assert (default["count"], default["next_cursor"]) == (24, None)
 
 
-@pytest.mark.parametrize(
-    ("params", "name"),
-    [
-        ({"cursor": "nope"}, "cursor"),
-        ({"cursor": "0" * 33}, "cursor"),
-        ({"cursor": "A" * 32}, "cursor"),
-        ({"cursor": "' OR 1=1 --"}, "cursor"),
-        ({"limit": "x"}, "limit"),
-        ({"limit": "0"}, "limit"),
-        ({"limit": "-1"}, "limit"),
-        ({"limit": "1001"}, "limit"),
-        ({"limit": "²"}, "limit"),
-        ({"limit": "1e3"}, "limit"),
-        ({"status": "gone"}, "status"),
-    ],
-)
-def test_a_malformed_parameter_is_a_400_naming_it(
-    gateway: RunningGateway, params: dict[str, str], name: str
-) -> None:
-    answer = gateway.client().get("/api/v1/dispatches", params=params)
-    assert_error(answer, 400, "INVALID_PARAMETER", name)
+MALFORMED_PARAMETERS: list[tuple[dict[str, str], str]] = [
+    ({"cursor": "nope"}, "cursor"),
+    ({"cursor": "0" * 33}, "cursor"),
+    ({"cursor": "A" * 32}, "cursor"),
+    ({"cursor": "' OR 1=1 --"}, "cursor"),
+    ({"limit": "x"}, "limit"),
+    ({"limit": "0"}, "limit"),
+    ({"limit": "-1"}, "limit"),
+    ({"limit": "1001"}, "limit"),
+    ({"limit": "²"}, "limit"),
+    ({"limit": "1e3"}, "limit"),
+    ({"status": "gone"}, "status"),
+]
+
+
+def test_a_malformed_parameter_is_a_400_naming_it(gateway: RunningGateway) -> None:
+    for params, name in MALFORMED_PARAMETERS:
+        answer = gateway.client().get("/api/v1/dispatches", params=params)
+        assert_error(answer, 400, "INVALID_PARAMETER", name)
 
 
 def test_a_row_whose_payload_standard_json_refuses_is_still_listed(tmp_path: Path) -> None:
@@ -216,38 +214,39 @@ def test_dead_dispatches_are_retried_by_filter(
     assert len(fake.starts()) == 5 * 2 + 5
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "mentions"),
-    [
-        ({}, 422, "status"),
-        ({"status": "delivered"}, 422, "status"),
-        ({"status": "pending"}, 422, "status"),
-        ({"status": ["dead"]}, 422, "status"),
-        ({"status": "dead", "limit": 0}, 422, "limit"),
-        ({"status": "dead", "limit": 10_001}, 422, "limit"),
-        ({"status": "dead", "limit": "5"}, 422, "limit"),
-        ({"status": "dead", "limit": True}, 422, "limit"),
-        ({"status": "dead", "workflow_id": 5}, 422, "workflow_id"),
-        ({"status": "dead", "workflow_id": ""}, 422, "workflow_id"),
-        ({"status": "dead", "tenant_id": "t"}, 422, "tenant_id"),
-        (["dead"], 400, "object"),
-        ("not json", 400, "JSON"),
-    ],
-)
+BAD_FILTERS: list[tuple[Any, int, str]] = [
+    ({}, 422, "status"),
+    ({"status": "delivered"}, 422, "status"),
+    ({"status": "pending"}, 422, "status"),
+    ({"status": ["dead"]}, 422, "status"),
+    ({"status": "dead", "limit": 0}, 422, "limit"),
+    ({"status": "dead", "limit": 10_001}, 422, "limit"),
+    ({"status": "dead", "limit": "5"}, 422, "limit"),
+    ({"status": "dead", "limit": True}, 422, "limit"),
+    ({"status": "dead", "workflow_id": 5}, 422, "workflow_id"),
+    ({"status": "dead", "workflow_id": ""}, 422, "workflow_id"),
+    ({"status": "dead", "tenant_id": "t"}, 422, "tenant_id"),
+    (["dead"], 400, "object"),
+    ("not json", 400, "JSON"),
+]
+"""Bulk-retry bodies that are refused: the body, the status, what the message names."""
+
+
 def test_a_bad_retry_filter_is_refused_and_retries_nothing(
-    failing: tuple[RunningGateway, FakeEngine], body: Any, status: int, mentions: str
+    failing: tuple[RunningGateway, FakeEngine],
 ) -> None:
     gateway, fake = failing
     client = gateway.client()
     dead = fire(client, "wf-a")
     wait_until(lambda: statuses(client) == {dead: "dead"})
     fake.fail_with = None
-    if isinstance(body, str):
-        answer = client.post("/api/v1/dispatches/retry", content=body)
-    else:
-        answer = client.post("/api/v1/dispatches/retry", json=body)
-    code = "VALIDATION_ERROR" if status == 422 else "MALFORMED_BODY"
-    assert_error(answer, status, code, mentions)
+    for body, status, mentions in BAD_FILTERS:
+        if isinstance(body, str):
+            answer = client.post("/api/v1/dispatches/retry", content=body)
+        else:
+            answer = client.post("/api/v1/dispatches/retry", json=body)
+        code = "VALIDATION_ERROR" if status == 422 else "MALFORMED_BODY"
+        assert_error(answer, status, code, mentions)
     time.sleep(0.2)
     assert statuses(client) == {dead: "dead"}
 

@@ -291,8 +291,10 @@ def test_every_json_route_refuses_odd_json_with_400(
 ) -> None:
     route = ROUTES[route_name](gateway)
     before = len(dispatches(gateway))
+    # refused before any database work: on PostgreSQL one place per oddity is enough
+    places = ("field",) if gateway.gateway.db.is_postgres else ("body", "member", "field")
     for name, (fragment, code) in ODD.items():
-        for place in ("body", "member", "field"):
+        for place in places:
             answer = route.send(gateway, route.with_fragment(place, fragment))
             assert answer.status_code == 400, (name, place, answer.text)
             error = answer.json()

@@ -14,12 +14,15 @@ FULL, NORMAL = 2, 1
 
 
 @pytest.mark.parametrize(
-    ("setting", "pragma"), [(None, FULL), ("FULL", FULL), ("NORMAL", NORMAL), ("normal", NORMAL)]
+    ("setting", "pragma"),
+    [(None, FULL), ("FULL", FULL), ("NORMAL", NORMAL), ("normal", NORMAL)],
 )
 def test_the_gateway_commits_with_the_configured_synchronous(
     tmp_path: Path, setting: str | None, pragma: int
 ) -> None:
-    overrides = {} if setting is None else {"sqlite_synchronous": setting}
+    # None: the Settings default (the test helpers otherwise choose NORMAL, for speed)
+    default = Settings.model_fields["sqlite_synchronous"].default
+    overrides = {"sqlite_synchronous": default if setting is None else setting}
     settings = gateway_settings(f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, **overrides)
     with running_gateway(settings) as running:
         client = running.client()

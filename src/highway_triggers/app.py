@@ -23,7 +23,6 @@ from highway_triggers.api import (
     waits,
 )
 from highway_triggers.core.errors import ConfigError, HTTPError
-from highway_triggers.core.limits import BodyDeadline, HeaderLimit
 from highway_triggers.core.http import (
     BodyLimit,
     handle_client_disconnect,
@@ -75,12 +74,6 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(
-                HeaderLimit,
-                max_bytes=settings.max_header_bytes,
-                max_count=settings.max_header_count,
-            ),
-            Middleware(BodyDeadline, seconds=settings.body_timeout_seconds),
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),
         ],
         exception_handlers={

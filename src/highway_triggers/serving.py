@@ -25,7 +25,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.limits import headers_too_large, request_timeout
 from highway_triggers.settings import Settings
 
 LINGER_SECONDS = 2.0
@@ -68,12 +67,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
       connection opening or of the first byte of the request (a keep-alive connection
       between requests has uvicorn's ``timeout_keep_alive``): else 408
       ``REQUEST_TIMEOUT`` and the connection closes (silently if nothing came).
-    - More than ``max_header_bytes`` of an unfinished head: 431 ``HEADERS_TOO_LARGE``
-      and the connection closes, before more is buffered (the app's ``HeaderLimit``
-      checks a head that arrived whole exactly).
-    - A body still arriving ``body_timeout`` after its head, once the request was
-      answered, closes the connection (the app's ``BodyDeadline`` answers 408 to a
-      route that waits for it).
+    - More than ``max_header_bytes`` of a head, or more than ``max_header_count``
+      headers: 431 ``HEADERS_TOO_LARGE`` and the connection closes, before more is
+      buffered.
+    - A body not in whole ``body_timeout`` after its head: a route still waiting for it
+      is told the client left, the answer is 408 ``REQUEST_TIMEOUT`` and the connection
+      closes; once the request was answered, the connection just closes.
+
+    The checks ride on the protocol's callbacks and one timer per request, so they cost
+    the hot path next to nothing (an ASGI middleware doing the same cost 6 % of ingress).
     - What the parser refuses is answered 400 ``MALFORMED_REQUEST`` with the contract's
       body.
     """
@@ -126,6 +128,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
+        limits = self.limits
+        # the bytes read so far bound the head's size: count it exactly only past the limit
+        if len(self.headers) > limits.max_header_count or (
+            self._head_bytes > limits.max_header_bytes
+            and _head_size(self.url, self.headers) > limits.max_header_bytes
+        ):
+            self._refuse(headers_too_large(limits.max_header_bytes, limits.max_header_count))
+            return
         previous = self.cycle
         super().on_headers_complete()
         if self.cycle is not previous:  # a request (not an upgrade to a WebSocket)
@@ -164,9 +174,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_timed_out(self) -> None:
         self._timer = None
+        cycle = self.cycle
         if self.transport.is_closing():
             return
-        if self._answering():  # the route may still read it; BodyDeadline answers if so
+        if cycle is not None and cycle.more_body and not cycle.response_started:
+            # the route waits for a body that does not come: it hears that the client left
+            # (its answer is dropped), and the client gets the 408
+            cycle.disconnected = True
+            cycle.message_event.set()
+            self._answer(request_timeout("body", self.limits.body_timeout))
+        elif self._answering():  # answering while the body still arrives: look again later
             self._arm(self.limits.body_timeout, self._body_timed_out)
         else:
             self.transport.close()
@@ -180,11 +197,33 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._answering():
             self.transport.close()
             return
+        self._answer(error)
+
+    def _answer(self, error: HTTPError) -> None:
+        """Write ``error`` as the connection's last response; close after the linger."""
         self._refused = True
         self.transport.write(_raw_response(error, self.server_state.default_headers))
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self._arm(LINGER_SECONDS, self.transport.close)
+
+
+def headers_too_large(max_bytes: int, max_count: int) -> HTTPError:
+    return HTTPError(
+        431,
+        "HEADERS_TOO_LARGE",
+        f"the request line and headers exceed {max_bytes} bytes or {max_count} headers",
+    )
+
+
+def request_timeout(what: str, seconds: float) -> HTTPError:
+    """408 for a request whose ``what`` did not arrive within ``seconds``."""
+    return HTTPError(408, "REQUEST_TIMEOUT", f"the {what} did not arrive within {seconds:g} s")
+
+
+def _head_size(target: bytes, headers: list[tuple[bytes, bytes]]) -> int:
+    """A head's target and headers as sent (``": "`` and CRLF around each header)."""
+    return len(target) + sum(len(name) + len(value) + 4 for name, value in headers)
 
 
 def _raw_response(error: HTTPError, default_headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -237,6 +237,8 @@ def gateway_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Sett
         "dispatch_backoff_max_seconds": 0.5,
         "reconcile_interval_seconds": 0.2,
         "wait_timeout_poll_seconds": 0.1,
+        # tests need no power-loss durability; FULL (the default) fsyncs every commit
+        "sqlite_synchronous": "NORMAL",
         "task_backoff_initial_seconds": 0.05,
         "task_backoff_max_seconds": 0.5,
     }
