@@ -38,11 +38,11 @@ def need_postgres() -> None:
 
 @pytest.fixture(scope="session")
 def shared_fixtures(request: pytest.FixtureRequest) -> Path:
-    """The shared webhook and event fixtures: ``HIGHWAY_SHARED_FIXTURES``, or ``shared/fixtures``
-    next to the repository. Without them a test skips, except in CI, where it fails."""
+    """The webhook and event fixtures: ``HIGHWAY_SHARED_FIXTURES``, or the repository's own
+    ``tests/fixtures``. Without them a test skips, except in CI, where it fails."""
     folder = Path(
         os.environ.get("HIGHWAY_SHARED_FIXTURES")
-        or request.config.rootpath.parent / "shared" / "fixtures"
+        or request.config.rootpath / "tests" / "fixtures"
     )
     if not (folder / "index.json").is_file():
         message = f"no shared fixtures at {folder} (set HIGHWAY_SHARED_FIXTURES)"
