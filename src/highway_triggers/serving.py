@@ -74,8 +74,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
       is told the client left, the answer is 408 ``REQUEST_TIMEOUT`` and the connection
       closes; once the request was answered, the connection just closes.
 
-    The checks ride on the protocol's callbacks and one timer per request, so they cost
-    the hot path next to nothing (an ASGI middleware doing the same cost 6 % of ingress).
+    The checks ride on the protocol's callbacks and one timer per request instead of an
+    ASGI middleware wrapping every request. They hold only where the gateway serves
+    itself: an app run under another server (``uvicorn --factory
+    highway_triggers.app:app_from_environment``, gunicorn) keeps the body-size limit but
+    not these.
     - What the parser refuses is answered 400 ``MALFORMED_REQUEST`` with the contract's
       body.
     """
