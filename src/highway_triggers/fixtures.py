@@ -41,8 +41,7 @@ def shared_fixtures(request: pytest.FixtureRequest) -> Path:
     """The webhook and event fixtures: ``HIGHWAY_SHARED_FIXTURES``, or the repository's own
     ``tests/fixtures``. Without them a test skips, except in CI, where it fails."""
     folder = Path(
-        os.environ.get("HIGHWAY_SHARED_FIXTURES")
-        or request.config.rootpath / "tests" / "fixtures"
+        os.environ.get("HIGHWAY_SHARED_FIXTURES") or request.config.rootpath / "tests" / "fixtures"
     )
     if not (folder / "index.json").is_file():
         message = f"no shared fixtures at {folder} (set HIGHWAY_SHARED_FIXTURES)"
