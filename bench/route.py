@@ -1,11 +1,15 @@
 """Ingress throughput and latency against the bare-endpoint ceiling, same run, same load.
 
     uv run --all-packages python bench/route.py [--seconds 10] [--sizes 1000,1000000]
+        [--database sqlite|postgresql] [--workers N]
 
 Measures with wrk (Debian package ``wrk``; 2 threads, 32 connections, ~1 KB JSON):
 
 1. a bare Starlette endpoint (read JSON, answer 202) under uvicorn, one worker;
-2. the full ingress path of the gateway, one worker, SQLite, recorder engine:
+2. the full ingress path of the gateway (``--workers`` processes, default one; SQLite
+   by default — ``HIGHWAY_SQLITE_SYNCHRONOUS`` from the environment, FULL unless set —
+   or a new database on the PostgreSQL server of ``HIGHWAY_TEST_POSTGRES_URL``), recorder
+   engine:
    ``POST /api/v1/events/{tenant}`` — tenant JWT check, dedup (unique
    ``Idempotency-Key`` per request), phase 1 + 2 routing to one EVENT trigger among N,
    outbox commit (group commit), 202 — with N deployed triggers for each size.
@@ -22,20 +26,23 @@ import os
 import platform
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import jwt
 
+from highway_triggers.core.plugins import load_plugins
 from highway_triggers.db import migrate
 from highway_triggers.db.database import Database
-from highway_triggers.testing import free_port, wait_until
+from highway_triggers.db.driver import placeholder
+from highway_triggers.testing import free_port, postgres_database, wait_until
 
 TENANT = "bench"
 SECRET_KEY = "bench-secret-key"
@@ -170,7 +177,7 @@ def start_bare(workdir: Path, *server: str) -> tuple[subprocess.Popen[bytes], st
 
 def plain_uvicorn_rps(workdir: Path, seconds: int) -> float:
     """The bare endpoint on plain uvicorn (asyncio loop, h11), the setup behind the
-    ~8,100 req/s ceiling of TESTING.md: printed for reference, not used in the ratio."""
+    ~8,100 req/s ceiling measured on this project's VM: printed for reference, not used in the ratio."""
     process, url = start_bare(workdir, "--loop", "asyncio", "--http", "h11")
     try:
         wrk(url, f"/ingest/{TENANT}", 1, "none", 2, workdir)
@@ -179,19 +186,17 @@ def plain_uvicorn_rps(workdir: Path, seconds: int) -> float:
         stop(process)
 
 
-def seed(db_path: Path, n: int) -> str:
+def seed(database_url: str, n: int) -> str:
     """Schema, N EVENT triggers (evt-0 … evt-N-1) of one tenant, the tenant; its JWT."""
     from highway_triggers.core.secrets import SecretCipher
     from highway_triggers.core.tenants import MAX_RATE, TenantService, TenantSpec
 
-    database = Database(f"sqlite:///{db_path}")
-    migrate.upgrade(database)
+    database = Database(database_url)
+    migrate.upgrade(database, load_plugins().migration_locations())  # as `db upgrade` does
     # limits far above what one machine can post: the bench measures routing, not the limiter
     limits = TenantSpec(tenant_id=TENANT, rate_limit_per_second=MAX_RATE, burst=MAX_RATE)
     secret = TenantService(database, SecretCipher(SECRET_KEY)).create(limits)
-    database.close()
     now = "2026-01-01 00:00:00.000000"
-    conn = sqlite3.connect(db_path)
     rows = (
         (
             uuid.uuid4().hex,
@@ -208,21 +213,29 @@ def seed(db_path: Path, n: int) -> str:
         )
         for i in range(n)
     )
-    conn.executemany(
-        "INSERT INTO trigger_index (id, workflow_id, tenant_id, trigger_subtype, trigger_config,"
-        " index_key, deployment_status, origin, revision, created_at, updated_at)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        rows,
-    )
-    conn.execute("UPDATE gateway_state SET value = 1 WHERE key = 'index_revision'")
-    conn.commit()
-    conn.close()
+    mark = placeholder(database.dialect)
+    config = f"CAST({mark} AS jsonb)" if database.is_postgres else mark
+    marks = ", ".join([mark] * 4 + [config] + [mark] * 6)
+    conn = database.engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        cursor.executemany(
+            "INSERT INTO trigger_index (id, workflow_id, tenant_id, trigger_subtype, trigger_config,"
+            " index_key, deployment_status, origin, revision, created_at, updated_at)"
+            f" VALUES ({marks})",
+            rows,
+        )
+        cursor.execute("UPDATE gateway_state SET value = 1 WHERE key = 'index_revision'")
+        conn.commit()
+    finally:
+        conn.close()
+        database.close()
     return jwt.encode(
         {"tenant_id": TENANT, "exp": int(time.time()) + 86400}, secret, algorithm="HS256"
     )
 
 
-def routing_cost(db_path: Path) -> tuple[float, float]:
+def routing_cost(database_url: str) -> tuple[float, float]:
     """In-process: seconds to restore the index, and µs per event for phases 1 + 2."""
     import asyncio
     import random
@@ -231,9 +244,7 @@ def routing_cost(db_path: Path) -> tuple[float, float]:
     from highway_triggers.gateway import Gateway
     from highway_triggers.settings import Settings
 
-    settings = Settings(
-        database_url=f"sqlite:///{db_path}", secret_key=SECRET_KEY, auto_migrate=False
-    )
+    settings = Settings(database_url=database_url, secret_key=SECRET_KEY, auto_migrate=False)
     gateway = Gateway(settings)
     began = time.perf_counter()
     asyncio.run(gateway.manager.sync())
@@ -251,34 +262,52 @@ def routing_cost(db_path: Path) -> tuple[float, float]:
     return restore, per_event
 
 
-def gateway_run(n: int, seconds: int, runs: int, bare_url: str, workdir: Path) -> dict[str, float]:
+@contextmanager
+def bench_database(kind: str, workdir: Path, n: int) -> Iterator[str]:
+    """A new database for one size: a SQLite file, or a PostgreSQL database of the test
+    server (``HIGHWAY_TEST_POSTGRES_URL``), dropped afterwards."""
+    if kind == "postgresql":
+        with postgres_database() as url:
+            yield url
+        return
+    db_path = workdir / f"bench-{n}.db"
+    try:
+        yield f"sqlite:///{db_path}"
+    finally:
+        db_path.unlink(missing_ok=True)
+
+
+def gateway_run(
+    database_url: str, n: int, args: argparse.Namespace, bare_url: str, workdir: Path
+) -> dict[str, float]:
     """Seed N triggers, start the gateway, then alternate wrk runs: bare, gateway, bare, …
 
     Alternating keeps a noisy neighbour from landing on one side only; the ratio is
     taken per pair and the median pair is reported.
     """
-    db_path = workdir / f"bench-{n}.db"
     began = time.perf_counter()
-    token = seed(db_path, n)
+    token = seed(database_url, n)
     seeded = time.perf_counter() - began
-    restore, match_us = routing_cost(db_path)
+    restore, match_us = routing_cost(database_url)
     port = free_port()
     env = {
-        "HIGHWAY_DATABASE_URL": f"sqlite:///{db_path}",
+        "HIGHWAY_DATA_DIR": str(workdir),
+        "HIGHWAY_DATABASE_URL": database_url,
         "HIGHWAY_SECRET_KEY": SECRET_KEY,
         "HIGHWAY_PORT": str(port),
         "HIGHWAY_LOG_LEVEL": "WARNING",
     }
+    command = [sys.executable, "-m", "highway_triggers.cli", "serve"]
     began = time.perf_counter()
-    process = serve([sys.executable, "-m", "highway_triggers.cli", "serve"], env, port, workdir)
+    process = serve([*command, "--workers", str(args.workers)], env, port, workdir)
     startup = time.perf_counter() - began
     url, path = f"http://127.0.0.1:{port}", f"/api/v1/events/{TENANT}"
     pairs = []
     try:
         wrk(url, path, n, token, 2, workdir)  # warm-up
-        for _ in range(runs):
-            ceiling = wrk(bare_url, f"/ingest/{TENANT}", n, "none", seconds, workdir)
-            result = wrk(url, path, n, token, seconds, workdir)
+        for _ in range(args.runs):
+            ceiling = wrk(bare_url, f"/ingest/{TENANT}", n, "none", args.seconds, workdir)
+            result = wrk(url, path, n, token, args.seconds, workdir)
             pairs.append((result["rps"] / ceiling["rps"], ceiling, result))
     finally:
         stop(process)
@@ -289,7 +318,6 @@ def gateway_run(n: int, seconds: int, runs: int, bare_url: str, workdir: Path) -
         bare_p99_ms=ceiling["p99_ms"], seed_s=seeded, restore_s=restore,
         startup_s=startup, match_us=match_us,
     )  # fmt: skip
-    db_path.unlink(missing_ok=True)
     return result
 
 
@@ -302,6 +330,8 @@ def main() -> None:
     parser.add_argument(
         "--runs", type=int, default=5, help="alternating bare/gateway pairs per size"
     )
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes (PostgreSQL)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk")
@@ -313,13 +343,17 @@ def main() -> None:
         f"load: wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.seconds}s, ~1 KB JSON POST, "
         "unique Idempotency-Key"
     )
+    synchronous = os.environ.get("HIGHWAY_SQLITE_SYNCHRONOUS", "FULL").upper()
+    database = args.database if args.database == "postgresql" else f"sqlite ({synchronous})"
+    print(f"gateway: {args.workers} worker(s), {database}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         bare_process, bare_url = start_bare(workdir)
         results = {}
         try:
             for n in sizes:
-                r = results[n] = gateway_run(n, args.seconds, args.runs, bare_url, workdir)
+                with bench_database(args.database, workdir, n) as database_url:
+                    r = results[n] = gateway_run(database_url, n, args, bare_url, workdir)
                 print(
                     f"\n{n:,} triggers (median of {args.runs} alternating pairs):\n"
                     f"  bare Starlette endpoint {r['bare_rps']:8.0f} req/s  p50 {r['bare_p50_ms']:.2f} ms"

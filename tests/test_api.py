@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from highway_triggers.core.auth import create_admin_key
+from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.db.models import ApiKey, Tenant
 from highway_triggers.testing import (
     ADMIN_TOKEN,
@@ -178,6 +179,7 @@ def test_health_detailed(gateway: RunningGateway) -> None:
     client.post("/api/v1/deployment/workflows/wf/deploy", json={"triggers": [{"type": "MANUAL"}]})
     body = client.get("/health/detailed").json()
     assert body["status"] == "healthy", body["database"]
+    assert body["problems"] == []
     assert body["database"]["status"] == "ok"
     assert body["database"]["dialect"] in ("sqlite", "postgresql")
     loaded = {p["name"] for p in body["plugins"]["loaded"]}
@@ -338,6 +340,34 @@ def test_tenant_create_validation(gateway: RunningGateway) -> None:
         assert_error(client.post("/api/v1/tenants", json=body), 422, "VALIDATION_ERROR")
 
 
+def test_tenants_are_listed_in_pages_without_their_secrets(gateway: RunningGateway) -> None:
+    client = gateway.client()
+    secrets = [
+        client.post("/api/v1/tenants", json={"tenant_id": name, "burst": 5}).json()["jwt_secret"]
+        for name in ("gamma", "alpha", "beta")
+    ]
+    first = client.get("/api/v1/tenants", params={"limit": 2})
+    assert first.status_code == 200, first.text
+    page = first.json()
+    assert [t["tenant_id"] for t in page["tenants"]] == ["alpha", "beta"]
+    assert page["tenants"][0]["burst"] == 5 and page["next_cursor"] == "beta"
+    rest = client.get("/api/v1/tenants", params={"limit": 2, "cursor": "beta"}).json()
+    assert [t["tenant_id"] for t in rest["tenants"]] == ["gamma"] and rest["next_cursor"] is None
+    assert not any(secret in first.text for secret in secrets)
+    assert "jwt_secret" not in first.text
+    assert_error(gateway.client(token=None).get("/api/v1/tenants"), 401, "UNAUTHORIZED")
+
+
+def test_a_tenant_secret_sealed_with_another_key_is_a_clear_503(gateway: RunningGateway) -> None:
+    secret = gateway.client().post("/api/v1/tenants", json={"tenant_id": "acme"}).json()
+    with gateway.gateway.db.engine.begin() as conn:  # as if the gateway's secret key changed
+        foreign = SecretCipher("another-secret-key").encrypt(secret["jwt_secret"])
+        conn.execute(update(TENANTS).values(jwt_secret_encrypted=foreign))
+    tenant = gateway.client(token=sign(secret["jwt_secret"], "acme"))
+    answer = tenant.post("/api/v1/events/acme", json={"event_name": "ping"})
+    assert_error(answer, 503, "SECRET_KEY_MISMATCH")
+
+
 def test_tenant_rotate(gateway: RunningGateway) -> None:
     client = gateway.client()
     old = client.post("/api/v1/tenants", json={"tenant_id": "acme"}).json()["jwt_secret"]
@@ -377,6 +407,27 @@ def test_tenant_rotate(gateway: RunningGateway) -> None:
     assert new not in stored and old not in stored
 
     assert_error(client.post("/api/v1/tenants/nobody/rotate"), 404, "TENANT_NOT_FOUND")
+
+
+def test_events_take_an_admin_token_for_system_events(gateway: RunningGateway) -> None:
+    client = gateway.client()
+    client.post("/api/v1/tenants", json={"tenant_id": "acme"})
+    client.post(
+        "/api/v1/deployment/workflows/wf/deploy",
+        json={
+            "tenant_id": "acme",
+            "triggers": [{"type": "EVENT", "config": {"event_type": "workflow_completed"}}],
+        },
+    )
+    event = {"event_name": "workflow_completed", "payload": {"run": "r1"}}
+    answer = client.post("/api/v1/events/acme", json=event)  # the admin token
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["delivered_to"] == 1
+    refused = gateway.client(token="not-the-admin-token").post("/api/v1/events/acme", json=event)
+    assert_error(refused, 401, "INVALID_TOKEN")
+    assert_error(
+        gateway.client(token=None).post("/api/v1/events/acme", json=event), 401, "UNAUTHORIZED"
+    )
 
 
 # dispatches --------------------------------------------------------------------------------------------

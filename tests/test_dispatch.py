@@ -1,4 +1,4 @@
-"""The dispatch outbox against a real HTTP engine (CONTRACT §3-4, DESIGN §1).
+"""The dispatch outbox against a real HTTP engine.
 
 Every test runs a real gateway (uvicorn, in this process) whose ``http`` engine adapter
 talks to a :class:`FakeEngine` on loopback, on SQLite and on PostgreSQL.

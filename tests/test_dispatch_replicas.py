@@ -1,6 +1,6 @@
 """Two gateway processes, one PostgreSQL database, one engine: no dispatch delivered twice.
 
-Each replica's dispatcher claims outbox rows with ``FOR UPDATE SKIP LOCKED`` (DESIGN §6)
+Each replica's dispatcher claims outbox rows with ``FOR UPDATE SKIP LOCKED``
 and polls the shared table. A replica wakes on its own commits and would deliver its
 own rows before the other sees them, so the engine answers 503 while the dispatches
 are created: every row then waits out its backoff, and when the engine is back both

@@ -1,4 +1,4 @@
-"""Hooks (CONTRACT §3): ``POST /api/v1/hooks/{token}`` resumes the runs waiting on a token.
+"""Hooks: ``POST /api/v1/hooks/{token}`` resumes the runs waiting on a token.
 
 A real gateway whose ``http`` engine adapter talks to a :class:`FakeEngine` on loopback,
 on SQLite and on PostgreSQL.

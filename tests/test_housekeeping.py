@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from highway_triggers import gateway as gateway_module
-from highway_triggers.db.tables import DELIVERIES, EARLY_EVENTS
+from highway_triggers.db.tables import DELIVERIES, DISPATCHES, EARLY_EVENTS
 from highway_triggers.db.columns import utcnow
 from highway_triggers.testing import RunningGateway
 
@@ -49,3 +49,42 @@ def test_prune_deletes_old_rows_in_chunks_and_keeps_the_rest(
         events = conn.execute(select(func.count()).select_from(EARLY_EVENTS)).scalar()
     assert sorted(left) == ["d12", "d13", "d14"]
     assert events == 1
+
+
+def test_prune_deletes_finished_dispatches_past_their_retention(
+    gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gateway_module, "PRUNE_CHUNK", 3)
+    settings = gateway.gateway.settings
+    now = utcnow()
+    past_finished = now - timedelta(hours=settings.dispatch_retention_hours, minutes=1)
+    past_dead = now - timedelta(hours=settings.dead_dispatch_retention_hours, minutes=1)
+    recent = now - timedelta(minutes=1)
+    rows = {
+        # id: (status, last attempt); the ones that go start with "x"
+        **{f"x-delivered-{i}": ("delivered", past_finished) for i in range(7)},
+        "x-skipped": ("skipped", past_finished),
+        "x-dead": ("dead", past_dead),
+        "delivered-recent": ("delivered", recent),
+        "dead-past-finished-only": ("dead", past_finished),  # dead rows are kept longer
+        "failed-old": ("failed", past_dead),  # still to be retried
+        "pending-old": ("pending", past_dead),
+    }
+    db = gateway.gateway.db
+    with db.engine.begin() as conn:
+        conn.execute(
+            insert(DISPATCHES),
+            [
+                {
+                    "id": row_id, "kind": "start", "trigger_type": "EVENT", "event_id": row_id,
+                    "payload": {"pad": "x" * 100}, "idempotency_key": row_id, "status": status,
+                    "next_attempt_at": when, "created_at": when, "updated_at": when,
+                }
+                for row_id, (status, when) in rows.items()
+            ],
+        )  # fmt: skip
+
+    assert gateway.run(gateway.gateway.prune()) == 9
+    with db.engine.connect() as conn:
+        left = set(conn.execute(select(DISPATCHES.c.id)).scalars())
+    assert left == {row_id for row_id in rows if not row_id.startswith("x")}

@@ -14,8 +14,10 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from highway_triggers.logs import configure_logging, redact
+from highway_triggers.logs import SECRET_MARKERS, SECRET_PATTERNS, configure_logging, redact
 from highway_triggers.settings import Settings
 from highway_triggers.testing import FakeEngine, GatewayProcess, running_engine, wait_until
 
@@ -212,11 +214,34 @@ def test_redact_hides_secrets(line: str, secret: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "cleaned"),
+    [
+        (
+            "database postgresql://app:pa55word@db.internal:5432/gw is down",
+            "database postgresql://app:[REDACTED]@db.internal:5432/gw is down",
+        ),
+        ("engine https://u:p:w@engine:8443/v2", "engine https://u:[REDACTED]@engine:8443/v2"),
+        (
+            "'redis://default:s3cr%2Ft@127.0.0.1:6379'",
+            "'redis://default:[REDACTED]@127.0.0.1:6379'",
+        ),
+    ],
+)
+def test_redact_hides_url_passwords_and_keeps_the_rest(line: str, cleaned: str) -> None:
+    assert redact(line) == cleaned
+
+
+@pytest.mark.parametrize(
     "line",
     [
         "gateway started: 3 active triggers, engine http",
         "dispatch 0192 attempt 2 failed: POST /v2/workflows/wf-1/execute: engine answered 503",
         "deployed workflow wf-bearer-stats",
+        "engine http://127.0.0.1:8000/v2/workflows/wf-1/execute answered 503",
+        "calling https://engine.example:8443/v2/executions?status=paused#x",
+        "database postgresql://postgres@127.0.0.1:5432/test is up",
+        "listening on http://[::1]:8003/ and http://localhost:8003",
+        "redirected to http://host:8000/a@b",
     ],
 )
 def test_redact_leaves_ordinary_lines_alone(line: str) -> None:
@@ -255,3 +280,37 @@ def test_configured_logging_redacts_messages_and_tracebacks(
         assert secret not in written, written
     if log_format == "json":
         assert all(json.loads(line) for line in written.splitlines())
+
+
+# redact's shortcut: a line without a marker skips the pattern -----------------------------
+
+FRAGMENTS = [
+    *SECRET_MARKERS,
+    *(marker.upper() for marker in SECRET_MARKERS),
+    "BeArEr ",
+    "Authorization: ",
+    "secret=",
+    "token: '",
+    "Password=",
+    "https://user:pw@host:8443/x",
+    "http://host:8000/a@b",
+    "x",
+    " ",
+    "=",
+    ":",
+    "'",
+    "@",
+    "/",
+    "ſecret=",  # a long s: the pattern ignores case the Unicode way
+    "tokın=",
+    "\u212aey",
+    "İ",
+    "é",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(FRAGMENTS), max_size=8))
+def test_redact_shortcut_agrees_with_the_pattern(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert redact(text) == SECRET_PATTERNS.sub(lambda m: (m[1] or m[2]) + "[REDACTED]", text)

@@ -26,7 +26,7 @@ from highway_triggers.core.plugins import PluginInfo, load_plugins
 from highway_triggers.db import migrate
 from highway_triggers.db.database import Database
 from highway_triggers.settings import Settings
-from highway_triggers.testing import running_gateway, wait_until
+from highway_triggers.testing import ADMIN_TOKEN, GatewayProcess, running_gateway, wait_until
 
 DISTS = Path(__file__).parent / "plugin_dists"
 GOOD = "highway-triggers-testgood"
@@ -192,6 +192,10 @@ def test_gateway_serves_despite_broken_plugin(use: Use, settings: Settings) -> N
         assert [p["name"] for p in failed] == [BROKEN]
         assert "broken on purpose" in failed[0]["error"]
         assert GOOD in {p["name"] for p in health.json()["plugins"]["loaded"]}
+        assert health.json()["status"] == "degraded"
+        (problem,) = health.json()["problems"]
+        assert problem.startswith(f"plugin {BROKEN} failed: ") and "broken on purpose" in problem
+        assert client.get("/health").json()["status"] == "healthy"  # liveness: it serves
 
         config = {"channel": "alerts", "min_level": 2}
         deployed = client.post(
@@ -218,6 +222,24 @@ def test_gateway_serves_despite_broken_plugin(use: Use, settings: Settings) -> N
         wait_until(lambda: len(recorder.calls) == 1)
         assert recorder.calls[0].workflow_id == "wf-good"
         assert recorder.calls[0].data["trigger_data"] == {"level": 3}
+
+
+def test_triggers_of_a_plugin_no_longer_loaded_degrade_health(use: Use, settings: Settings) -> None:
+    use(GOOD)
+    deploy = {"triggers": [{"type": "TESTGOOD", "config": {"channel": "alerts", "min_level": 1}}]}
+    with running_gateway(settings) as gw:
+        deployed = gw.client().post("/api/v1/deployment/workflows/wf-good/deploy", json=deploy)
+        assert deployed.status_code == 200, deployed.text
+        (trigger,) = deployed.json()["triggers"]
+        assert gw.client().get("/health/detailed").json()["status"] == "healthy"
+    without_good = settings.model_copy(update={"load_plugins": ""})  # the built-ins only
+    with running_gateway(without_good) as gw:
+        health = gw.client().get("/health/detailed")
+        assert health.status_code == 200, health.text
+        assert health.json()["status"] == "degraded"
+        assert health.json()["problems"] == [
+            f"trigger {trigger['trigger_id']} not running: no installed plugin provides TESTGOOD"
+        ]
 
 
 def test_conflicting_subtype_names_both_distributions(use: Use) -> None:
@@ -254,7 +276,7 @@ def test_plugin_route_is_mounted_and_startup_hook_awaited(use: Use, settings: Se
 
 
 def test_db_upgrade_applies_plugin_migrations(
-    use: Use, base_env: dict[str, str], database_url: str
+    use: Use, base_env: dict[str, str], database_url: str, tmp_path: Path
 ) -> None:
     env = use(GOOD)
     env["HIGHWAY_DATABASE_URL"] = database_url
@@ -283,11 +305,21 @@ def test_db_upgrade_applies_plugin_migrations(
     assert core == CORE_HEADS
     assert plugin == {"testgood_0001"}
 
-    # the plugin is uninstalled: the core's migrations and commands still work
-    without = {**base_env, "HIGHWAY_DATABASE_URL": database_url}
-    for args in (("db", "upgrade"), ("triggers",)):
-        done = cli(*args, env=without)
+    # the plugin is uninstalled: the core's migrations, a gateway and the CLI still work
+    without = {
+        **base_env,
+        "HIGHWAY_DATABASE_URL": database_url,
+        "HIGHWAY_DATA_DIR": str(tmp_path),
+        "HIGHWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    done = cli("db", "upgrade", env=without)
+    assert done.returncode == 0, done.stderr
+    gateway = GatewayProcess(without, tmp_path / "serve.log").start()
+    try:
+        done = cli("triggers", "--url", gateway.url, env=without)
         assert done.returncode == 0, done.stderr
+    finally:
+        gateway.stop()
     assert read()[1:] == (CORE_HEADS, {"testgood_0001"})
 
 
@@ -315,7 +347,7 @@ def test_new_plugin_scaffold_installs_and_loads(tmp_path: Path, base_env: dict[s
         timeout=60,
     )
     assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert "1 passed" in tests.stdout
+    assert "2 passed" in tests.stdout
 
 
 def test_misspelled_hook_fails_that_plugin_only(use: Use) -> None:

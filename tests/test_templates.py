@@ -1,4 +1,4 @@
-"""Workflow templates (CONTRACT §3): CRUD, unique names per tenant, runs checked against
+"""Workflow templates: CRUD, unique names per tenant, runs checked against
 ``input_schema`` and started through the outbox; on SQLite and PostgreSQL."""
 
 from __future__ import annotations

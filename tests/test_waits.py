@@ -1,4 +1,4 @@
-"""Waits (CONTRACT §3): register, inspect, cancel; events resume them once; timeouts.
+"""Waits: register, inspect, cancel; events resume them once; timeouts.
 
 Every test runs a real gateway whose ``http`` engine adapter talks to a
 :class:`FakeEngine` on loopback, on SQLite and on PostgreSQL.
@@ -7,6 +7,7 @@ Every test runs a real gateway whose ``http`` engine adapter talks to a
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime
 from pathlib import Path
@@ -304,6 +305,62 @@ def test_bad_tokens_and_auth(gateway: RunningGateway) -> None:
     error(gateway.client().post("/api/v1/waits", content=b"[1]"), 400, "MALFORMED_BODY")
 
 
+def dispatches_written(gateway: RunningGateway) -> float:
+    """``highway_dispatches_total{status="written"}`` of the gateway's ``/metrics``."""
+    text = gateway.client(token=None).get("/metrics").text
+    found = re.search(r'^highway_dispatches_total\{status="written"\} (\S+)$', text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+# listing ------------------------------------------------------------------------------------------
+
+
+def test_waits_are_listed_newest_first_with_filters_and_pages(gateway: RunningGateway) -> None:
+    token = tenant_token(gateway, "acme")
+    opened = [
+        register(gateway, workflow_run_id=f"run-{i}", correlation_key=f"k{i}") for i in range(3)
+    ]
+    cancelled = register(gateway, workflow_run_id="run-c", correlation_key="kc")
+    gateway.client().delete(f"/api/v1/waits/{cancelled['wait_id']}")
+    expired = register(gateway, workflow_run_id="run-e", correlation_key="ke", timeout_seconds=0.05)
+    assert post_event(gateway, token, "k0").status_code == 202  # consumes run-0's wait
+    other = register(gateway, tenant_id="beta", workflow_run_id="run-b", correlation_key="kb")
+    time.sleep(0.1)  # run-e's wait is past its timeout (closed by the sweeper, or about to be)
+
+    def listed(**params: Any) -> list[str]:
+        answer = gateway.client().get("/api/v1/waits", params=params)
+        assert answer.status_code == 200, answer.text
+        return [w["workflow_run_id"] for w in answer.json()["waits"]]
+
+    assert listed() == ["run-b", "run-e", "run-c", "run-2", "run-1", "run-0"]
+    assert listed(tenant_id="beta") == ["run-b"]
+    assert listed(workflow_run_id="run-1") == ["run-1"]
+    assert listed(status="open", tenant_id="acme") == ["run-2", "run-1"]
+    assert listed(status="consumed") == ["run-0"]
+    assert listed(status="cancelled") == ["run-c"]
+    assert listed(status="expired") == ["run-e"]
+    assert {opened[1]["wait_id"], other["wait_id"], expired["wait_id"]} <= {
+        w["wait_id"] for w in gateway.client().get("/api/v1/waits").json()["waits"]
+    }
+
+    first = gateway.client().get("/api/v1/waits", params={"limit": 4}).json()
+    assert first["count"] == 4 and first["next_cursor"] == first["waits"][-1]["wait_id"]
+    rest = gateway.client().get(
+        "/api/v1/waits", params={"limit": 4, "cursor": first["next_cursor"]}
+    )
+    assert [w["workflow_run_id"] for w in rest.json()["waits"]] == ["run-1", "run-0"]
+    assert rest.json()["next_cursor"] is None
+
+    error(
+        gateway.client().get("/api/v1/waits", params={"status": "gone"}), 400, "INVALID_PARAMETER"
+    )
+    error(
+        gateway.client().get("/api/v1/waits", params={"cursor": "../x"}), 400, "INVALID_PARAMETER"
+    )
+    error(gateway.client().get("/api/v1/waits", params={"limit": 0}), 400, "INVALID_PARAMETER")
+    error(gateway.client(None).get("/api/v1/waits"), 401, "UNAUTHORIZED")
+
+
 # timeouts -----------------------------------------------------------------------------------
 
 
@@ -324,6 +381,7 @@ def test_expired_wait_resumes_once_with_timeout(engine_gateway: EngineGateway) -
     error(post_event(gateway, token, "slow"), 404, "NO_WAITING_WORKFLOW")
     settle()
     assert len(engine.resumes()) == 1
+    assert dispatches_written(gateway) == 1  # the timeout's resume is counted
 
 
 def test_consumed_wait_never_times_out(engine_gateway: EngineGateway) -> None:
@@ -399,6 +457,7 @@ def test_event_before_its_wait_resumes_the_wait_at_registration(
     assert engine.resumes()[0].body["resume_data"] == {"paid": 12}
     settle()
     assert len(engine.resumes()) == 1
+    assert dispatches_written(gateway) == 1  # the kept event's resume is counted
 
     # the kept event was used up: the next wait on that key stays open
     assert register(gateway, correlation_key="order-9", workflow_run_id="run-2")["status"] == "open"

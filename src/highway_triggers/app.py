@@ -10,6 +10,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from highway_triggers.api import (
     deployments,
@@ -23,6 +24,7 @@ from highway_triggers.api import (
     waits,
 )
 from highway_triggers.core.errors import ConfigError, HTTPError
+from highway_triggers.core.ipfilter import Networks
 from highway_triggers.core.http import (
     BodyLimit,
     handle_client_disconnect,
@@ -31,6 +33,7 @@ from highway_triggers.core.http import (
     handle_starlette_error,
     handle_unexpected,
 )
+from highway_triggers.core.request_log import RequestLog
 from highway_triggers.gateway import Gateway
 from highway_triggers.logs import configure_logging
 from highway_triggers.settings import Settings
@@ -46,6 +49,20 @@ OTHER_ROUTES = (
     templates.routes,
     waits.routes,
 )
+
+
+class GatewayApp(Starlette):
+    """Starlette, with the :class:`RequestLog` around everything, the handler of unexpected
+    errors included (it sees their 500s)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        settings = self.state.core.settings
+        return RequestLog(
+            super().build_middleware_stack(),
+            access_log=settings.access_log,
+            tracing=self.state.core.tracing,
+            trusted=Networks.from_csv(settings.trusted_proxies),
+        )
 
 
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
@@ -71,7 +88,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         finally:
             await gateway.stop()
 
-    app = Starlette(
+    app = GatewayApp(
         routes=routes,
         middleware=[
             Middleware(BodyLimit, max_bytes=settings.max_body_bytes),

@@ -1,28 +1,98 @@
-"""The ``highway-triggers`` command line (CONTRACT §6)."""
+"""The ``highway-triggers`` command line.
+
+Commands that read or change a gateway's state (``deploy``, ``triggers``, ``dispatches``,
+``tenants`` …) talk to a running gateway over its HTTP API, named by ``--url`` (or
+``HIGHWAY_URL``) with an admin token or API key (``--token`` or ``HIGHWAY_ADMIN_TOKEN``).
+Only ``serve`` and the bootstrap commands (``db upgrade``, ``admin-keys create``) open the
+database, found as the settings say (``HIGHWAY_DATA_DIR``), whatever the current directory.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import click
+import httpx
 import yaml
+from pydantic import ValidationError
 
-from highway_triggers.core.errors import ConfigError, HTTPError, PluginConflictError
+from highway_triggers.client import HighwayClient, HighwayError
+from highway_triggers.core.errors import PluginConflictError
+from highway_triggers.datadir import DATABASE_FILE
 from highway_triggers.settings import Settings
+from highway_triggers.table import table
+
+DEFAULT_URL = "http://127.0.0.1:8003"
+TIMEOUT_SECONDS = 60.0
+"""How long a command waits for the gateway (a deploy starts its triggers before answering)."""
+
+log = logging.getLogger("highway_triggers.cli")  # also when run as __main__
+F = TypeVar("F", bound=Callable[..., Any])
+
+TRIGGER_COLUMNS = [
+    ("TRIGGER_ID", "trigger_id"),
+    ("TYPE", "type"),
+    ("WORKFLOW", "workflow_id"),
+    ("TENANT", "tenant_id"),
+    ("INDEX_KEY", "index_key"),
+]
+DISPATCH_COLUMNS = [
+    ("DISPATCH_ID", "dispatch_id"),
+    ("STATUS", "status"),
+    ("KIND", "kind"),
+    ("WORKFLOW", "workflow_id"),
+    ("ATTEMPTS", "attempts"),
+    ("EXECUTION", "execution_id"),
+    ("CREATED", "created"),
+    ("LAST_ERROR", "last_error"),
+]
+HISTORY_COLUMNS = [("AT", "at"), ("ACTION", "action"), ("STATUS", "status"), ("DETAIL", "detail")]
+PLUGIN_COLUMNS = [
+    ("NAME", "name"),
+    ("DISTRIBUTION", "distribution"),
+    ("VERSION", "version"),
+    ("PROVIDES", "provides"),
+    ("STATE", "state"),
+]
 
 
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
+def _show(as_json: bool, value: Any, text: str) -> None:
+    """``value`` as JSON with ``--json``, else ``text``."""
+    click.echo(json.dumps(value, indent=2, default=str) if as_json else text)
+
+
+def _configuration_errors(exc: ValidationError) -> str:
+    """One line per invalid ``HIGHWAY_*`` setting, without pydantic's decoration."""
+    lines = []
+    for error in exc.errors():
+        message = str(error["msg"]).removeprefix("Value error, ")
+        name = "HIGHWAY_" + ".".join(str(part) for part in error["loc"]).upper()
+        lines.append(message if not error["loc"] or name in message else f"{name}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _shown_url(database_url: str) -> str:
+    """A database URL fit to print: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url).render_as_string(hide_password=True)
 
 
 class _Context:
-    """What the database commands need, built on first use."""
+    """What the local commands need (settings, plugins, the database), built on first use."""
 
     def __init__(self) -> None:
-        self.settings = Settings()
+        try:
+            self.settings = Settings()
+        except ValidationError as exc:
+            raise click.ClickException(_configuration_errors(exc)) from None
 
     def plugins(self) -> Any:
         from highway_triggers.core.plugins import load_plugins
@@ -32,27 +102,123 @@ class _Context:
         except PluginConflictError as exc:
             raise click.ClickException(str(exc)) from None
 
-    def database(self, plugins: Any) -> Any:
+    def database(self, plugins: Any, *, migrate_now: bool) -> Any:
+        """The settings' database; migrated first if ``migrate_now``, or when the gateway
+        would migrate it on start-up (``HIGHWAY_AUTO_MIGRATE``, default on SQLite)."""
         from highway_triggers.db import migrate
         from highway_triggers.db.database import Database
 
-        db = Database(self.settings.database_url, synchronous=self.settings.sqlite_synchronous)
-        if (
-            self.settings.auto_migrate
-            if self.settings.auto_migrate is not None
-            else self.settings.is_sqlite
-        ):
+        settings = self.settings
+        try:
+            db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
+        except OSError as exc:
+            raise click.ClickException(f"{exc} (HIGHWAY_DATA_DIR: {settings.data_dir})") from None
+        auto = settings.auto_migrate if settings.auto_migrate is not None else settings.is_sqlite
+        if migrate_now or auto:
             migrate.upgrade(db, plugins.migration_locations())
         return db
 
-    def cipher(self) -> Any:
-        from highway_triggers.core.secrets import SecretCipher
-
-        key = self.settings.secret_key.get_secret_value() if self.settings.secret_key else None
-        return SecretCipher.from_settings(key, self.settings.secret_key_file)
-
 
 pass_context = click.make_pass_decorator(_Context, ensure=True)
+
+
+# talking to a running gateway --------------------------------------------------------
+
+
+def _gateway_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+def gateway_options(command: F) -> F:
+    """``--url`` and ``--token``: which gateway a command talks to, and as whom."""
+    command = click.option(
+        "--token",
+        envvar="HIGHWAY_ADMIN_TOKEN",
+        show_envvar=True,
+        default=None,
+        help="The gateway's admin token or an API key (prefer the variable: arguments are"
+        " visible to other users).",
+    )(command)
+    return click.option(
+        "--url",
+        envvar="HIGHWAY_URL",
+        show_envvar=True,
+        default=DEFAULT_URL,
+        show_default=True,
+        callback=_gateway_url,
+        help="The running gateway's base URL.",
+    )(command)
+
+
+def json_option(command: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
+
+
+@contextmanager
+def connect(url: str, token: str | None) -> Iterator[HighwayClient]:
+    """A client for the gateway at ``url``; what goes wrong becomes one clear line."""
+    try:
+        with HighwayClient(url, token, timeout=TIMEOUT_SECONDS) as client:
+            yield client
+    except httpx.TransportError as exc:
+        raise click.ClickException(
+            f"cannot reach the gateway at {url}: {exc or type(exc).__name__}"
+            " (is it running? --url or HIGHWAY_URL names it)"
+        ) from None
+    except HighwayError as exc:
+        raise click.ClickException(_refusal(url, token, exc)) from None
+
+
+def _refusal(url: str, token: str | None, exc: HighwayError) -> str:
+    if exc.status == 401:
+        sent = "the token given" if token else "a request without a token"
+        return (
+            f"the gateway at {url} refused {sent} ({exc.code}: {exc.message}); set"
+            " HIGHWAY_ADMIN_TOKEN (or --token) to its admin token or an API key"
+        )
+    lines = [f"{exc.code}: {exc.message}"]
+    errors = exc.body.get("errors")
+    if isinstance(errors, list) and len(errors) > 1:
+        lines += [
+            f"  {e.get('field', '-')}: {e.get('message')}" for e in errors if isinstance(e, dict)
+        ]
+    return "\n".join(lines)
+
+
+def _read_spec(file: Path) -> dict[str, Any]:
+    content = file.read_text()
+    try:
+        # JSON first: not every JSON file is YAML (tab indentation, \ud83d\ude00 escapes)
+        spec = json.loads(content)
+    except ValueError:
+        try:
+            spec = yaml.safe_load(content)
+        except yaml.YAMLError as exc:
+            raise click.ClickException(f"{file}: not JSON or YAML: {exc}") from None
+    if not isinstance(spec, dict):
+        raise click.ClickException(f"{file}: must hold an object")
+    return spec
+
+
+def _deployment_text(status: dict[str, Any], *, history: bool = False) -> str:
+    parts = [f"workflow {status['workflow_id']}: {status['status']}"]
+    if status["triggers"]:
+        parts.append(table(status["triggers"], TRIGGER_COLUMNS))
+    if history and status["history"]:
+        parts.append("\n" + table(status["history"], HISTORY_COLUMNS))
+    return "\n".join(parts)
+
+
+def _failure(status: dict[str, Any]) -> click.ClickException:
+    latest = status["history"][0]["detail"] if status["history"] else None
+    why = f": {json.dumps(latest, default=str)}" if latest else ""
+    return click.ClickException(f"workflow {status['workflow_id']}: {status['status']}{why}")
+
+
+# commands ----------------------------------------------------------------------------
 
 
 @click.group()
@@ -85,6 +251,7 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
     if workers > 1 and settings.is_sqlite:
         raise click.ClickException("SQLite serves one worker; use PostgreSQL for several")
     configure_logging(settings)
+    _log_storage(settings)
     if workers > 1:
         uvicorn.run(
             "highway_triggers.app:app_from_environment", factory=True, workers=workers, **options
@@ -96,22 +263,42 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
         app = create_app(settings)
     except PluginConflictError as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"{exc} (HIGHWAY_DATA_DIR: {settings.data_dir})") from None
     uvicorn.run(app, **options)
 
 
+def _log_storage(settings: Settings) -> None:
+    """Where the gateway keeps its state, and a database in the current directory it ignores."""
+    key = "HIGHWAY_SECRET_KEY" if settings.secret_key else settings.secret_key_file
+    database = _shown_url(settings.database_url)
+    log.info("data directory %s: database %s, secret key %s", settings.data_dir, database, key)
+    here = Path(DATABASE_FILE).resolve()
+    if here.exists() and str(here) not in settings.database_url:
+        log.warning(
+            "%s is not this gateway's database (%s): set HIGHWAY_DATA_DIR to its directory,"
+            " or move it into %s",
+            here,
+            database,
+            settings.data_dir,
+        )
+
+
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option
 @pass_context
 def plugins(ctx: _Context, as_json: bool) -> None:
     """Installed plugins: versions, trigger types, engines, load errors."""
     loaded = ctx.plugins()
-    if as_json:
-        _echo_json([p.as_dict() for p in loaded.infos])
-        return
-    for p in loaded.infos:
-        provides = ", ".join(p.trigger_types + [f"engine:{e}" for e in p.engines]) or "-"
-        state = f"FAILED: {p.error}" if p.error else "ok"
-        click.echo(f"{p.name:<40} {p.distribution} {p.version:<10} {provides:<40} {state}")
+    rows = [
+        {
+            **p.as_dict(),
+            "provides": ", ".join(p.trigger_types + [f"engine:{e}" for e in p.engines]),
+            "state": f"FAILED: {p.error}" if p.error else "ok",
+        }
+        for p in loaded.infos
+    ]
+    _show(as_json, [p.as_dict() for p in loaded.infos], table(rows, PLUGIN_COLUMNS))
 
 
 @main.group()
@@ -122,68 +309,73 @@ def db() -> None:
 @db.command("upgrade")
 @pass_context
 def db_upgrade(ctx: _Context) -> None:
-    """Apply the core's and every plugin's migrations."""
-    from highway_triggers.db import migrate
-    from highway_triggers.db.database import Database
-
-    loaded = ctx.plugins()
-    database = Database(ctx.settings.database_url, synchronous=ctx.settings.sqlite_synchronous)
-    migrate.upgrade(database, loaded.migration_locations())
-    click.echo("database is up to date")
+    """Apply the core's and every plugin's migrations (to the database serve uses)."""
+    ctx.database(ctx.plugins(), migrate_now=True).close()
+    click.echo(f"database is up to date: {_shown_url(ctx.settings.database_url)}")
 
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--workflow-id", default=None, help="Default: the file's workflow_id or id.")
-@pass_context
-def deploy(ctx: _Context, file: Path, workflow_id: str | None) -> None:
+@gateway_options
+@json_option
+def deploy(file: Path, workflow_id: str | None, url: str, token: str | None, as_json: bool) -> None:
     """Deploy a workflow's triggers from a JSON or YAML file.
 
-    Running gateways pick the change up within a second.
+    The gateway starts them before it answers; its other replicas follow within a second.
+    A trigger that failed to start makes the exit status non-zero.
     """
-    from highway_triggers.core.deployment import DeploymentService
-
-    content = file.read_text()
-    try:
-        # JSON first: not every JSON file is YAML (tab indentation, \ud83d\ude00 escapes)
-        spec = json.loads(content)
-    except ValueError:
-        try:
-            spec = yaml.safe_load(content)
-        except yaml.YAMLError as exc:
-            raise click.ClickException(f"{file}: not JSON or YAML: {exc}") from None
-    if not isinstance(spec, dict):
-        raise click.ClickException(f"{file}: must hold an object")
+    spec = _read_spec(file)
     workflow_id = workflow_id or spec.get("workflow_id") or spec.get("id")
     if not workflow_id:
         raise click.ClickException("give --workflow-id or a workflow_id in the file")
-    loaded = ctx.plugins()
-    service = DeploymentService(ctx.database(loaded), loaded.trigger_types, ctx.cipher())
-    try:
-        _echo_json(service.deploy(str(workflow_id), spec))
-    except ConfigError as exc:
-        raise click.ClickException(f"invalid triggers: {exc}") from None
-    except HTTPError as exc:
-        raise click.ClickException(exc.message) from None
+    with connect(url, token) as client:
+        status = client.deploy(str(workflow_id), spec)
+    _show(as_json, status, _deployment_text(status))
+    if status["status"] != "DEPLOYED":
+        raise _failure(status)
 
 
 @main.command()
-@click.option("--type", "subtype", default=None)
+@click.argument("workflow_id")
+@gateway_options
+@json_option
+def undeploy(workflow_id: str, url: str, token: str | None, as_json: bool) -> None:
+    """Stop and remove a workflow's triggers."""
+    with connect(url, token) as client:
+        status = client.undeploy(workflow_id)
+    _show(as_json, status, _deployment_text(status))
+
+
+@main.command()
+@click.argument("workflow_id")
+@gateway_options
+@json_option
+def deployment(workflow_id: str, url: str, token: str | None, as_json: bool) -> None:
+    """A workflow's deployment status, active triggers and history."""
+    with connect(url, token) as client:
+        status = client.deployment(workflow_id)
+    _show(as_json, status, _deployment_text(status, history=True))
+
+
+@main.command()
+@click.option("--type", "subtype", default=None, help="A trigger type, e.g. CRON.")
 @click.option("--workflow-id", default=None)
 @click.option("--tenant-id", default=None)
-@pass_context
+@gateway_options
+@json_option
 def triggers(
-    ctx: _Context, subtype: str | None, workflow_id: str | None, tenant_id: str | None
+    subtype: str | None,
+    workflow_id: str | None,
+    tenant_id: str | None,
+    url: str,
+    token: str | None,
+    as_json: bool,
 ) -> None:
     """Active triggers."""
-    from highway_triggers.core.deployment import DeploymentService
-
-    loaded = ctx.plugins()
-    service = DeploymentService(ctx.database(loaded), loaded.trigger_types, ctx.cipher())
-    for t in service.list_triggers(type=subtype, workflow_id=workflow_id, tenant_id=tenant_id):
-        click.echo(
-            f"{t['trigger_id']}  {t['type']:<16} {t['workflow_id']:<30} {t['index_key'] or '-'}"
-        )
+    with connect(url, token) as client:
+        found = client.list_triggers(type=subtype, workflow_id=workflow_id, tenant_id=tenant_id)
+    _show(as_json, found, table(found, TRIGGER_COLUMNS))
 
 
 @main.command()
@@ -191,19 +383,79 @@ def triggers(
     "--status", default=None, help="pending, delivering, delivered, failed, dead, skipped"
 )
 @click.option("--workflow-id", default=None)
-@click.option("--limit", type=int, default=50, show_default=True)
-@pass_context
-def dispatches(ctx: _Context, status: str | None, workflow_id: str | None, limit: int) -> None:
-    """The dispatch outbox, newest first."""
-    from highway_triggers.core.dispatches import list_dispatches
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Rows a page."
+)
+@click.option("--cursor", default=None, help="The next_cursor a previous page ended with.")
+@click.option("--all", "every_page", is_flag=True, help="Follow next_cursor to the last page.")
+@gateway_options
+@json_option
+def dispatches(
+    status: str | None,
+    workflow_id: str | None,
+    limit: int,
+    cursor: str | None,
+    every_page: bool,
+    url: str,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """The dispatch outbox, newest first, a page at a time."""
+    rows: list[dict[str, Any]] = []
+    with connect(url, token) as client:
+        while True:
+            page = client.list_dispatches(
+                status=status, workflow_id=workflow_id, limit=limit, cursor=cursor
+            )
+            rows += page["dispatches"]
+            cursor = page["next_cursor"]
+            if cursor is None or not every_page:
+                break
+    shown = [{**d, "created": str(d.get("created_at") or "")[:19]} for d in rows]
+    listed = {"dispatches": rows, "count": len(rows), "next_cursor": cursor}
+    _show(as_json, listed, table(shown, DISPATCH_COLUMNS))
+    if cursor is not None and not as_json:
+        click.echo(f"more: --cursor {cursor} (or --all)", err=True)
 
-    database = ctx.database(ctx.plugins())
-    for d in list_dispatches(database, status, workflow_id, limit):
-        error = f"  {d['last_error']}" if d["last_error"] else ""
-        click.echo(
-            f"{d['dispatch_id']}  {d['status']:<10} {d['kind']:<6} {d['workflow_id'] or '-':<30} "
-            f"attempts={d['attempts']} execution={d['execution_id'] or '-'}{error}"
-        )
+
+@main.command()
+@click.argument("dispatch_id", required=False)
+@click.option(
+    "--status",
+    type=click.Choice(["dead", "failed", "skipped"]),
+    default=None,
+    help="Retry every dispatch with this status instead (oldest first).",
+)
+@click.option("--workflow-id", default=None, help="With --status: only this workflow's.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="With --status: at most this many.",
+)
+@gateway_options
+@json_option
+def retry(
+    dispatch_id: str | None,
+    status: str | None,
+    workflow_id: str | None,
+    limit: int | None,
+    url: str,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """Deliver a dispatch again (DISPATCH_ID), or every one with --status, with fresh attempts."""
+    if (dispatch_id is None) == (status is None):
+        raise click.UsageError("give either a DISPATCH_ID or --status")
+    with connect(url, token) as client:
+        if dispatch_id is not None:
+            answer = client.retry_dispatch(dispatch_id)
+            text = f"dispatch {dispatch_id}: pending again (was {answer['previous_status']})"
+        else:
+            assert status is not None
+            retried = client.retry_dispatches(status, workflow_id=workflow_id, limit=limit)
+            answer, text = {"retried": retried}, f"{retried} {status} dispatches pending again"
+    _show(as_json, answer, text)
 
 
 @main.group()
@@ -215,52 +467,54 @@ def tenants() -> None:
 @click.argument("tenant_id")
 @click.option("--rate-limit-per-second", type=float, default=None)
 @click.option("--burst", type=int, default=None)
-@pass_context
+@gateway_options
+@json_option
 def tenants_create(
-    ctx: _Context, tenant_id: str, rate_limit_per_second: float | None, burst: int | None
+    tenant_id: str,
+    rate_limit_per_second: float | None,
+    burst: int | None,
+    url: str,
+    token: str | None,
+    as_json: bool,
 ) -> None:
     """Create a tenant and print its JWT secret (shown once)."""
-    from highway_triggers.core.tenants import TenantService, TenantSpec
-
-    try:
-        spec = TenantSpec.parse(
-            {"tenant_id": tenant_id, "rate_limit_per_second": rate_limit_per_second, "burst": burst}
+    with connect(url, token) as client:
+        created = client.create_tenant(
+            tenant_id, rate_limit_per_second=rate_limit_per_second, burst=burst
         )
-        service = TenantService(ctx.database(ctx.plugins()), ctx.cipher())
-        click.echo(service.create(spec))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    except HTTPError as exc:
-        raise click.ClickException(exc.message) from None
+    _show(as_json, created, created["jwt_secret"])
 
 
 @tenants.command("rotate")
 @click.argument("tenant_id")
-@pass_context
-def tenants_rotate(ctx: _Context, tenant_id: str) -> None:
+@gateway_options
+@json_option
+def tenants_rotate(tenant_id: str, url: str, token: str | None, as_json: bool) -> None:
     """Issue a new JWT secret for a tenant and print it."""
-    from highway_triggers.core.tenants import TenantService
-
-    service = TenantService(ctx.database(ctx.plugins()), ctx.cipher())
-    try:
-        click.echo(service.rotate(tenant_id))
-    except HTTPError as exc:
-        raise click.ClickException(exc.message) from None
+    with connect(url, token) as client:
+        rotated = client.rotate_tenant(tenant_id)
+    _show(as_json, rotated, rotated["jwt_secret"])
 
 
 @main.group("admin-keys")
 def admin_keys() -> None:
-    """Admin API keys."""
+    """Admin API keys (written to the database: works without a running gateway)."""
 
 
 @admin_keys.command("create")
 @click.option("--name", default="admin", show_default=True)
+@json_option
 @pass_context
-def admin_keys_create(ctx: _Context, name: str) -> None:
+def admin_keys_create(ctx: _Context, name: str, as_json: bool) -> None:
     """Create an admin API key and print it (only its hash is stored)."""
     from highway_triggers.core.auth import create_admin_key
 
-    click.echo(create_admin_key(ctx.database(ctx.plugins()), name))
+    database = ctx.database(ctx.plugins(), migrate_now=False)
+    try:
+        key = create_admin_key(database, name)
+    finally:
+        database.close()
+    _show(as_json, {"name": name, "key": key}, key)
 
 
 @main.command("new-plugin")

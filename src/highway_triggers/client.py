@@ -1,4 +1,5 @@
-"""An engine-side client for the gateway: register waits and hooks, read their state.
+"""A client for the gateway: the engine side (register waits and hooks, read their
+state) and the admin calls the command line makes (deploy, triggers, dispatches, tenants).
 
 An engine (or an app running inside one) uses it where a workflow suspends::
 
@@ -12,7 +13,7 @@ An engine (or an app running inside one) uses it where a workflow suspends::
 ``wait_for_event`` mirrors ``ctx.wait_for_event(step_name, event_name, timeout_seconds,
 correlation_key=None)``: the step name makes the registration idempotent, so a step
 that is replayed after a crash registers the same wait again instead of a second one.
-Every non-2xx answer raises :class:`HighwayError` carrying the contract's error code.
+Every non-2xx answer raises :class:`HighwayError` carrying the error body's ``code``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,15 @@ class Call:
     method: str
     path: str
     json: dict[str, Any] | None = None
+    params: dict[str, str] | None = None
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def wait_call(
@@ -72,7 +82,7 @@ def wait_call(
         "workflow_id": workflow_id,
         "idempotency_key": idempotency_key,
     }
-    return Call("POST", "/api/v1/waits", {k: v for k, v in body.items() if v is not None})
+    return Call("POST", "/api/v1/waits", _given(**body))
 
 
 def step_wait_call(
@@ -100,7 +110,11 @@ def step_wait_call(
 
 
 def wait_path(wait_id: str) -> str:
-    return f"/api/v1/waits/{quote(wait_id, safe='')}"
+    return f"/api/v1/waits/{_segment(wait_id)}"
+
+
+def _deployment(workflow_id: str) -> str:
+    return f"/api/v1/deployment/workflows/{_segment(workflow_id)}"
 
 
 def event_call(
@@ -109,7 +123,7 @@ def event_call(
     body: dict[str, Any] = {"event_name": event_name, "payload": payload}
     if correlation_key is not None:
         body["correlation_key"] = correlation_key
-    return Call("POST", f"/api/v1/events/{quote(tenant_id, safe='')}", body)
+    return Call("POST", f"/api/v1/events/{_segment(tenant_id)}", body)
 
 
 def answer(response: httpx.Response) -> dict[str, Any]:
@@ -147,7 +161,9 @@ class HighwayClient:
         )
 
     def _send(self, call: Call) -> dict[str, Any]:
-        return answer(self._http.request(call.method, call.path, json=call.json))
+        return answer(
+            self._http.request(call.method, call.path, json=call.json, params=call.params)
+        )
 
     def register_wait(self, **fields: Any) -> dict[str, Any]:
         """Register a waiting run (the fields of ``POST /api/v1/waits``); the wait."""
@@ -226,6 +242,69 @@ class HighwayClient:
         """``POST /api/v1/events/{tenant_id}`` (the client's token must be that tenant's JWT)."""
         return self._send(event_call(tenant_id, event_name, payload or {}, correlation_key))
 
+    def deploy(self, workflow_id: str, spec: dict[str, Any]) -> dict[str, Any]:
+        """Deploy (or atomically redeploy) a workflow's triggers; its deployment status."""
+        return self._send(Call("POST", f"{_deployment(workflow_id)}/deploy", spec))
+
+    def undeploy(self, workflow_id: str) -> dict[str, Any]:
+        """Stop and remove a workflow's triggers; its deployment status."""
+        return self._send(Call("POST", f"{_deployment(workflow_id)}/undeploy"))
+
+    def deployment(self, workflow_id: str) -> dict[str, Any]:
+        """A workflow's deployment status, active triggers and history."""
+        return self._send(Call("GET", _deployment(workflow_id)))
+
+    def list_triggers(
+        self,
+        *,
+        type: str | None = None,
+        workflow_id: str | None = None,
+        tenant_id: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Active triggers, filtered by type, workflow and tenant."""
+        params = _given(type=type, workflow_id=workflow_id, tenant_id=tenant_id)
+        return list(self._send(Call("GET", "/api/v1/triggers", params=params))["triggers"])
+
+    def list_dispatches(
+        self,
+        *,
+        status: str | None = None,
+        workflow_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page of dispatches, newest first: ``{"dispatches", "count", "next_cursor"}``;
+        pass ``next_cursor`` as ``cursor`` for the next page while it is not ``None``."""
+        params = _given(status=status, workflow_id=workflow_id, limit=limit, cursor=cursor)
+        query = {name: str(value) for name, value in params.items()}
+        return self._send(Call("GET", "/api/v1/dispatches", params=query))
+
+    def retry_dispatch(self, dispatch_id: str) -> dict[str, Any]:
+        """Deliver a failed, dead or skipped dispatch again, with fresh attempts."""
+        return self._send(Call("POST", f"/api/v1/dispatches/{_segment(dispatch_id)}/retry"))
+
+    def retry_dispatches(
+        self, status: str, *, workflow_id: str | None = None, limit: int | None = None
+    ) -> int:
+        """Deliver again the oldest dispatches with ``status``; how many were queued."""
+        body = _given(status=status, workflow_id=workflow_id, limit=limit)
+        return int(self._send(Call("POST", "/api/v1/dispatches/retry", body))["retried"])
+
+    def create_tenant(
+        self,
+        tenant_id: str,
+        *,
+        rate_limit_per_second: float | None = None,
+        burst: int | None = None,
+    ) -> dict[str, Any]:
+        """Create a tenant: ``{"tenant_id", "jwt_secret"}`` (the secret is shown once)."""
+        body = _given(tenant_id=tenant_id, rate_limit_per_second=rate_limit_per_second, burst=burst)
+        return self._send(Call("POST", "/api/v1/tenants", body))
+
+    def rotate_tenant(self, tenant_id: str) -> dict[str, Any]:
+        """Issue a tenant a new JWT secret: ``{"tenant_id", "jwt_secret"}``."""
+        return self._send(Call("POST", f"/api/v1/tenants/{_segment(tenant_id)}/rotate"))
+
     def close(self) -> None:
         self._http.close()
 
@@ -253,7 +332,9 @@ class AsyncHighwayClient:
         )
 
     async def _send(self, call: Call) -> dict[str, Any]:
-        return answer(await self._http.request(call.method, call.path, json=call.json))
+        return answer(
+            await self._http.request(call.method, call.path, json=call.json, params=call.params)
+        )
 
     async def register_wait(self, **fields: Any) -> dict[str, Any]:
         return await self._send(wait_call(**fields))

@@ -6,6 +6,7 @@ import asyncio
 import gc
 import inspect
 import logging
+import textwrap
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +17,7 @@ from highway_triggers.core.changes import ChangeFeed
 from highway_triggers.core.context import GatewayContext, PluginWaits, TriggerLookup
 from highway_triggers.core.deployment import Deployments, DeploymentService
 from highway_triggers.core.dispatcher import Dispatcher
+from highway_triggers.core.dispatches import delete_finished
 from highway_triggers.core.engine import EngineAdapter
 from highway_triggers.core.ingress import IngressWriter
 from highway_triggers.core.leases import Leases, new_replica_id
@@ -28,20 +30,24 @@ from highway_triggers.core.router import EventRouter
 from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.core.tasks import Tasks
 from highway_triggers.core.templates import TemplateService
+from highway_triggers.core.tracing import Tracing
 from highway_triggers.core.tenants import TenantService
 from highway_triggers.core.waits import WaitService, early
 from highway_triggers.core.waits.timeouts import WaitTimeouts
 from highway_triggers.db import migrate
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
-from highway_triggers.db.tables import DELIVERIES
+from highway_triggers.db.tables import DEAD, DELIVERED, DELIVERIES, SKIPPED
 from highway_triggers.settings import Settings
 
 log = logging.getLogger(__name__)
-HOUSEKEEPING_SECONDS = 600
 GC_YOUNG_THRESHOLD = 50_000
-PRUNE_CHUNK = 5_000
-"""Rows pruning deletes per transaction (see ``Gateway.prune``)."""
+PRUNE_CHUNK = 1_000
+"""Rows of each kind pruning deletes per transaction (see ``Gateway.prune``): a chunk of
+finished dispatches with their payloads holds SQLite's inline writer for a few ms."""
+MAX_TRIGGER_PROBLEMS = 20
+"""Triggers not running that ``Gateway.problems`` names one by one; the rest are counted."""
+PROBLEM_CHARS = 240
 
 
 async def await_me_maybe(value: Any) -> Any:
@@ -57,8 +63,11 @@ class Gateway:
     """Settings, plugins, database, trigger manager, router, outbox, dispatcher and waits:
     the composition root. Plugins never see it, only its :attr:`context`."""
 
-    def __init__(self, settings: Settings, plugins: Plugins | None = None) -> None:
+    def __init__(
+        self, settings: Settings, plugins: Plugins | None = None, tracing: Tracing | None = None
+    ) -> None:
         self.settings = settings
+        self.tracing = tracing or Tracing.from_settings(settings)
         self.plugins = plugins or load_plugins(settings.load_plugins, settings.trace_plugins)
         self.db = Database(settings.database_url, synchronous=settings.sqlite_synchronous)
         secret_key = settings.secret_key.get_secret_value() if settings.secret_key else None
@@ -72,11 +81,14 @@ class Gateway:
             lease_seconds=settings.dispatch_lease_seconds,
             lookback_seconds=settings.early_event_lookback_seconds,
             on_commit=lambda jobs: self.dispatcher.accept(jobs),
+            tracing=self.tracing,
         )
-        self.dispatcher = Dispatcher(self.db, self.engine, self.writer, settings, self.metrics)
-        self.router = EventRouter(self.manager.index, self.writer, self.metrics)
-        self.waits = WaitService(self.db, settings.base_url)
-        self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings)
+        self.dispatcher = Dispatcher(
+            self.db, self.engine, self.writer, settings, self.metrics, self.tracing
+        )
+        self.router = EventRouter(self.manager.index, self.writer, self.metrics, self.tracing)
+        self.waits = WaitService(self.db, settings.base_url, self.metrics)
+        self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings, self.metrics)
         self.deployments = Deployments(
             DeploymentService(self.db, self.plugins.trigger_types, self.cipher), self.manager
         )
@@ -181,6 +193,7 @@ class Gateway:
         await self.writer.stop()
         await self.engine.aclose()
         self.db.close()
+        await asyncio.to_thread(self.tracing.shutdown)
 
     def plugins_health(self) -> dict[str, Any]:
         """Each plugin's ``highway_health`` answer; one that raised shows its error."""
@@ -190,6 +203,25 @@ class Gateway:
             else answer
             for name, answer in self.plugins.answers("highway_health", gateway=self.context)
         }
+
+    def problems(self) -> list[str]:
+        """What this replica cannot do, one short line each: plugins that failed, triggers
+        not running (the first :data:`MAX_TRIGGER_PROBLEMS`), supervised tasks that failed
+        or wait to restart after a crash."""
+        found = [f"plugin {p.label} failed: {p.error}" for p in self.plugins.failed]
+        not_running = list(self.manager.errors.items())
+        found += [
+            f"trigger {trigger_id} not running: {why}"
+            for trigger_id, why in not_running[:MAX_TRIGGER_PROBLEMS]
+        ]
+        if len(not_running) > MAX_TRIGGER_PROBLEMS:
+            found.append(f"{len(not_running) - MAX_TRIGGER_PROBLEMS} more triggers not running")
+        found += [
+            f"task {name} {task['state']}: {task['last_error']}"
+            for name, task in self.tasks.health().items()
+            if task["state"] in ("failed", "restarting")
+        ]
+        return [textwrap.shorten(problem, PROBLEM_CHARS, placeholder=" …") for problem in found]
 
     async def _call_lifecycle_hook(self, hook_name: str) -> None:
         """Call and await every plugin's hook; one that fails is reported, not fatal."""
@@ -201,32 +233,39 @@ class Gateway:
 
     async def _prune(self) -> None:
         while True:
-            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            await asyncio.sleep(self.settings.prune_interval_seconds)
             try:
                 await self.prune()
             except Exception:
                 log.exception("pruning old deliveries failed")
 
     async def prune(self) -> int:
-        """Forget dedup rows past the retention period and kept events past the lookback;
-        returns how many rows went.
+        """Forget dedup rows past the retention period, kept events past the lookback and
+        finished dispatches past theirs; returns how many rows went.
 
         A chunk of :data:`PRUNE_CHUNK` rows per transaction, with the loop let run in
         between: on SQLite the writer runs on the event loop, and one transaction for an
         hour of deliveries at thousands per second would stall every request for seconds.
         """
-        cutoff = utcnow() - timedelta(hours=self.settings.delivery_retention_hours)
+        now, settings = utcnow(), self.settings
+        cutoff = now - timedelta(hours=settings.delivery_retention_hours)
+        finished = now - timedelta(hours=settings.dispatch_retention_hours)
+        dispatches = {
+            DELIVERED: finished,
+            SKIPPED: finished,
+            DEAD: now - timedelta(hours=settings.dead_dispatch_retention_hours),
+        }
         deleted = 0
         while True:
-            chunk = await self.db.write(self._delete_old_rows, cutoff, PRUNE_CHUNK)
+            chunk = await self.db.write(self._delete_old_rows, cutoff, dispatches, PRUNE_CHUNK)
             deleted += chunk
-            if chunk < PRUNE_CHUNK:  # neither table had a full chunk left
+            if chunk < PRUNE_CHUNK:  # no table had a full chunk left
                 return deleted
             await asyncio.sleep(0)
 
-    def _delete_old_rows(self, cutoff: Any, limit: int) -> int:
-        """At most ``limit`` old deliveries, ``limit`` expired kept events and the used
-        links past their expiry."""
+    def _delete_old_rows(self, cutoff: Any, dispatches: dict[str, Any], limit: int) -> int:
+        """At most ``limit`` old deliveries, ``limit`` expired kept events, ``limit``
+        finished dispatches of each status and the used links past their expiry."""
         old_deliveries = (
             select(DELIVERIES.c.source, DELIVERIES.c.delivery_id)
             .where(DELIVERIES.c.received_at < cutoff)
@@ -238,4 +277,5 @@ class Gateway:
             deliveries = conn.execute(delete(DELIVERIES).where(key.in_(old_deliveries))).rowcount
             events = early.delete_expired(conn, now, limit)
             links = self.links.prune_in(conn, now)
-        return int(deliveries) + events + links
+            finished = delete_finished(conn, dispatches, limit)
+        return int(deliveries) + events + links + finished

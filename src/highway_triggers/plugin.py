@@ -39,10 +39,12 @@ from highway_triggers.core.ipfilter import Networks
 from highway_triggers.core.jitter import hash_jitter
 from highway_triggers.core.leases import Leases
 from highway_triggers.core.links import LinkError, SignedLinks
+from highway_triggers.core.openapi import Accepted, Partial, operation
 from highway_triggers.core.pages import SECURITY_HEADERS, Pages, html_endpoint
 from highway_triggers.core.plugin_settings import PluginSettings, PluginSettingsError
 from highway_triggers.core.tasks import Tasks
 from highway_triggers.core.validation import (
+    IDENTIFIER_SCHEMA,
     Identifier,
     JsonSchema,
     Printable,
@@ -58,9 +60,11 @@ from highway_triggers.db.driver import DriverSQL, placeholder
 
 __all__ = [
     "AUTH",
+    "IDENTIFIER_SCHEMA",
     "SECURITY_HEADERS",
     "Admitted",
     "Auth",
+    "Accepted",
     "AuthObject",
     "BasicAuth",
     "BearerAuth",
@@ -82,6 +86,7 @@ __all__ = [
     "Networks",
     "NoAuth",
     "Pages",
+    "Partial",
     "PluginSettings",
     "PluginSettingsError",
     "PluginWaits",
@@ -106,6 +111,7 @@ __all__ = [
     "duplicate",
     "hash_jitter",
     "html_endpoint",
+    "operation",
     "path_identifier",
     "placeholder",
     "query_identifier",

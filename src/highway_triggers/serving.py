@@ -79,7 +79,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     itself: an app run under another server (``uvicorn --factory
     highway_triggers.app:app_from_environment``, gunicorn) keeps the body-size limit but
     not these.
-    - What the parser refuses is answered 400 ``MALFORMED_REQUEST`` with the contract's
+    - What the parser refuses is answered 400 ``MALFORMED_REQUEST`` with the JSON error
       body.
     """
 
@@ -119,7 +119,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         """What the parser refused (a control character in a header, a bad request line):
-        the contract's body instead of uvicorn's text."""
+        the JSON error body instead of uvicorn's text."""
         self._refuse(HTTPError(400, "MALFORMED_REQUEST", "the request is not valid HTTP/1.1"))
 
     def on_message_begin(self) -> None:
@@ -192,7 +192,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self, error: HTTPError) -> None:
-        """Answer ``error`` (the contract's body) and close after :data:`LINGER_SECONDS`,
+        """Answer ``error`` (its JSON body) and close after :data:`LINGER_SECONDS`,
         or only close while another response is under way."""
         if self._refused or self.transport.is_closing():
             return

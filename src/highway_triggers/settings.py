@@ -1,12 +1,21 @@
 """Settings from ``HIGHWAY_*`` environment variables (pydantic-settings)."""
 
+from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from highway_triggers.core.ipfilter import Networks
 from highway_triggers.core.json_body import DEFAULT_MAX_DEPTH
+from highway_triggers.datadir import (
+    DATABASE_FILE,
+    KEY_FILE,
+    default_data_dir,
+    in_data_dir,
+    sqlite_url_in,
+)
 
 
 class Settings(BaseSettings):
@@ -14,7 +23,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HIGHWAY_", extra="ignore")
 
-    database_url: str = "sqlite:///highway-triggers.db"
+    data_dir: Path = Field(
+        default=None,  # _data_dir: the user's data directory
+        validate_default=True,
+        description="Holds the SQLite database and the secret key file unless they are set"
+        " explicitly; relative paths of both resolve against it.",
+    )
+    database_url: str = f"sqlite:///{DATABASE_FILE}"
     auto_migrate: bool | None = Field(
         default=None, description="Upgrade the schema on start-up; default: on SQLite only."
     )
@@ -28,10 +43,13 @@ class Settings(BaseSettings):
     public_url: str = ""
     admin_token: SecretStr | None = None
     secret_key: SecretStr | None = None
-    secret_key_file: str = ".highway-secret-key"
+    secret_key_file: str = KEY_FILE
 
     engine: str = "recorder"
-    engine_url: str = "http://127.0.0.1:8000"
+    engine_url: str | None = Field(
+        default=None,
+        description="The workflow engine's base URL (http or https); HIGHWAY_ENGINE=http needs it.",
+    )
     engine_token: SecretStr | None = None
     engine_timeout_seconds: float = 10.0
 
@@ -77,6 +95,16 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
+    access_log: bool = Field(
+        default=True,
+        description="One INFO line per request: method, path (no query string), status,"
+        " duration, client and request id.",
+    )
+    otel_endpoint: str | None = Field(
+        default=None,
+        description="Trace with OpenTelemetry, exporting spans over OTLP/HTTP to this"
+        " collector URL (``/v1/traces`` is added unless given); needs highway-triggers[otel].",
+    )
 
     dispatch_max_attempts: int = Field(
         default=30,
@@ -120,6 +148,21 @@ class Settings(BaseSettings):
     """An event no wait took is kept this long; a wait registered meanwhile gets it."""
     reconcile_interval_seconds: float = 1.0
     delivery_retention_hours: float = 72.0
+    dispatch_retention_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="Delivered and skipped dispatches (and their payloads) are deleted this"
+        " long after their last attempt.",
+    )
+    dead_dispatch_retention_hours: float = Field(
+        default=720.0,
+        gt=0,
+        description="Dead and failed-for-good dispatches are kept this long after their last"
+        " attempt (retry them before), then deleted.",
+    )
+    prune_interval_seconds: float = Field(
+        default=600.0, gt=0, description="How often old rows are pruned."
+    )
 
     @field_validator("sqlite_synchronous", mode="before")
     @classmethod
@@ -134,6 +177,38 @@ class Settings(BaseSettings):
     def _cidrs(cls, value: str) -> str:
         Networks.from_csv(value)  # a ValueError names the bad entry
         return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _data_dir(cls, value: object) -> Path:
+        directory = default_data_dir() if value is None or value == "" else Path(str(value))
+        return directory.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _files_in_data_dir(self) -> "Settings":
+        self.database_url = sqlite_url_in(self.data_dir, self.database_url)
+        self.secret_key_file = str(in_data_dir(self.data_dir, self.secret_key_file))
+        return self
+
+    @field_validator("engine_url", "otel_endpoint", mode="before")
+    @classmethod
+    def _http_url(cls, value: object, info: ValidationInfo) -> object:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(str(value))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            name = f"HIGHWAY_{(info.field_name or '').upper()}"
+            raise ValueError(f"{name} must be an http:// or https:// URL, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _http_engine_has_a_url(self) -> "Settings":
+        if self.engine == "http" and self.engine_url is None:
+            raise ValueError(
+                "HIGHWAY_ENGINE=http needs HIGHWAY_ENGINE_URL, the workflow engine's base URL"
+                " (http://… or https://…)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_engine_calls(self) -> "Settings":

@@ -1,13 +1,16 @@
 """Helpers for testing the gateway and plugins against real parts.
 
 Real uvicorn servers on loopback (the gateway, and :class:`FakeEngine`, an engine
-speaking CONTRACT §4), and throwaway PostgreSQL databases. Plugin authors can use
-them too.
+speaking the engine protocol), throwaway PostgreSQL databases, and JSON that is hard to
+deliver unchanged (:func:`awkward_json`). Plugin authors can use them too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import os
 import socket
 import subprocess
@@ -15,7 +18,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from highway_triggers.core.json_body import DEFAULT_MAX_DEPTH
 from highway_triggers.core.plugins import load_plugins as load_plugins
 from highway_triggers.core.secrets import SEALED as SEALED
 from highway_triggers.settings import Settings as Settings
@@ -37,6 +41,24 @@ POSTGRES_URL = os.environ.get(
     "HIGHWAY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
 ADMIN_TOKEN = "test-admin-token"
+
+
+@contextmanager
+def captured_logs(settings: Settings) -> Iterator[io.StringIO]:
+    """The gateway's logging as ``settings`` configure it (format, level, redaction, request
+    and event ids), written to the buffer yielded; the loggers are put back afterwards."""
+    from highway_triggers.logs import CONFIGURED_LOGGERS, configure_logging
+
+    loggers = [logging.getLogger(name) for name in CONFIGURED_LOGGERS]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    buffer = io.StringIO()
+    configure_logging(settings, buffer)
+    try:
+        yield buffer
+    finally:
+        for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
 
 
 def free_port() -> int:
@@ -55,6 +77,68 @@ def wait_until(condition: Any, timeout: float = 10.0, interval: float = 0.02) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def awkward_json(depth: int = DEFAULT_MAX_DEPTH) -> dict[str, str]:
+    """JSON objects the gateway takes that are hard to store and deliver unchanged, by name,
+    as the text to send: escapes and raw UTF-8, astral characters, line separators, control
+    characters, int64 and float extremes, ``-0.0``, key order, a ~100 KB string, large
+    arrays, and nesting ``depth`` levels deep and one less (``depth``: what the route leaves
+    the object of the body's limit, ``HIGHWAY_MAX_JSON_DEPTH``)."""
+    return {
+        "raw UTF-8": '{"café": "naïve ü 日本語", "ключ": "значение", "Ωμέγα": "ω"}',
+        "escaped non-ASCII": '{"caf\\u00e9": "na\\u00efve \\u65e5\\u672c", "\\u00fc": 1}',
+        "astral characters": (
+            '{"emoji": "😀🎉👩\u200d👩\u200d👧", "escaped pair": "\\ud83d\\ude00", "𝒳": "𝒳"}'
+        ),
+        "line separators": (
+            '{"raw": "a\u2028b\u2029c", "escaped": "a\\u2028b\\u2029c", "\u2028": 1}'
+        ),
+        "control characters": (
+            '{"escaped": "\\u0001\\u001f\\t\\n\\r\\b\\f", "delete": "\x7f", "\\u0001": "key"}'
+        ),
+        "quotes and backslashes": (
+            '{"q": "\\"quoted\\" \\\\ back\\\\slash \\/ slash", "no NUL": "\\\\u0000",'
+            ' "\\"": "\\\\", "\\\\": "\\""}'
+        ),
+        "empty keys": '{"": "", " ": " ", "  ": {"": []}}',
+        "integers": (
+            '{"max": 9223372036854775807, "min": -9223372036854775808, "minus zero": -0, "zero": 0}'
+        ),
+        "floats": (
+            '{"minus zero": -0.0, "tenth": 0.1, "big": 1e308, "largest": 1.7976931348623157e308,'
+            ' "tiniest": 5e-324, "digits": 0.30000000000000004, "pi": 3.141592653589793,'
+            ' "exponent": 1E+2, "1e16": 1e16, "one": 1.0, "negative": -2.5e-300,'
+            ' "nines": 0.9999999999999999}'
+        ),
+        "key order": (
+            '{"z": 1, "a": 2, "a long key first": 3, "m": 4, "aa": 5, "b": {"y": 1, "x": 2}}'
+        ),
+        "unicode keys": '{"ключ": 1, "🔑": 2, "é": 3, "e\u0301": 4, "日本": 5}',
+        "types": (
+            '{"t": true, "f": false, "n": null, "l": [1, 1.0, "1", true, null, {}, []], "o": {}}'
+        ),
+        "large arrays": json.dumps(
+            {"ints": list(range(10_000)), "floats": [i / 7 for i in range(2_000)]}
+        ),
+        "a long string": json.dumps({"s": "0123456789abcdef" * 6_400 + "é😀"}, ensure_ascii=False),
+        "nested to the limit": _nested(depth),
+        "nested one less": _nested(depth - 1),
+    }
+
+
+def _nested(depth: int) -> str:
+    """An object holding objects and arrays, ``depth`` levels in all."""
+    text = '"bottom"'
+    for level in range(depth - 1, 0, -1):
+        text = f"[{text}, {level}]" if level % 2 else f'{{"level": {level}, "inner": {text}}}'
+    return f'{{"deep": {text}}}'
+
+
+def exact_json(value: Any) -> str:
+    """``value`` as text that tells apart what ``==`` does not: key order, ``1`` from ``1.0``
+    and ``true``, ``-0.0`` from ``0.0`` (a float's text gives it back bit for bit)."""
+    return json.dumps(value)
 
 
 class ServerThread:
@@ -97,11 +181,14 @@ class EngineCall:
     body: Any
     received_at: float = field(default_factory=time.monotonic)
     answered_at: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Every header of the request, by lower-case name."""
 
 
 @dataclass
 class FakeEngine:
-    """A workflow engine on loopback speaking CONTRACT §4; records every request.
+    """A workflow engine on loopback speaking the engine protocol (start, resume, paused
+    runs); records every request.
 
     ``fail_with`` makes every call answer that status (an engine that is down or
     broken); ``paused`` lists the runs the paused-runs query returns per workflow;
@@ -126,6 +213,15 @@ class FakeEngine:
             ]
         )
 
+    @contextmanager
+    def down(self, status: int = 503) -> Iterator[None]:
+        """Every call answers ``status`` inside the block (an outage); retries are due after."""
+        self.fail_with = status
+        try:
+            yield
+        finally:
+            self.fail_with = None
+
     def starts(self) -> list[EngineCall]:
         return [c for c in self.calls if c.path.endswith("/execute")]
 
@@ -149,6 +245,7 @@ class FakeEngine:
             request.headers.get("idempotency-key"),
             request.headers.get("authorization"),
             body,
+            headers=dict(request.headers),
         )
         with self._lock:
             self.calls.append(call)
@@ -227,6 +324,7 @@ def postgres_available(base_url: str = POSTGRES_URL) -> bool:
 def gateway_settings(database_url: str, tmp_path: Any, **overrides: Any) -> Settings:
     """Settings for a fast test gateway: short polls and backoffs, a known admin token."""
     values: dict[str, Any] = {
+        "data_dir": str(tmp_path),
         "database_url": database_url,
         "admin_token": ADMIN_TOKEN,
         "secret_key": "test-secret-key",
@@ -251,6 +349,7 @@ def gateway_env(database_url: str, tmp_path: Any, **settings: Any) -> dict[str, 
     admin token and secret key, warnings only; ``settings`` by name, e.g.
     ``engine_url="http://…"`` for ``HIGHWAY_ENGINE_URL``."""
     values: dict[str, Any] = {
+        "data_dir": str(tmp_path),
         "database_url": database_url,
         "admin_token": ADMIN_TOKEN,
         "secret_key": "test-secret-key",
@@ -322,10 +421,21 @@ def running_gateway(
 
 
 class GatewayProcess:
-    """``highway-triggers serve`` in its own process (for kill -9 and several replicas)."""
+    """``highway-triggers serve`` in its own process (for kill -9 and several replicas), in
+    the directory ``cwd`` (default: this process's); ``command`` runs ``highway-triggers``
+    (default: this interpreter's, e.g. another environment's script instead)."""
 
-    def __init__(self, env: dict[str, str], log_path: Any, port: int | None = None) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Any,
+        port: int | None = None,
+        cwd: Any = None,
+        command: Sequence[str] = (sys.executable, "-m", "highway_triggers.cli"),
+    ) -> None:
         self.log_path = log_path
+        self.cwd = cwd
+        self.command = list(command)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -339,8 +449,9 @@ class GatewayProcess:
     def start(self, timeout: float = 30) -> GatewayProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "highway_triggers.cli", "serve"],
+                [*self.command, "serve"],
                 env=self.env,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=log,
             )

@@ -1,1 +1,1 @@
-"""The core's HTTP routes (CONTRACT §3)."""
+"""The core's HTTP routes."""

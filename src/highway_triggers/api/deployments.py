@@ -4,12 +4,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from highway_triggers.api.schemas import DeployBody, Deployment
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
+from highway_triggers.core.openapi import operation
 from highway_triggers.core.validation import path_identifier
 
 
 @admin
+@operation(body=DeployBody, responses={200: Deployment}, errors=(409, 422))
 async def deploy(request: Request) -> Response:
     """Deploy (or atomically redeploy) a workflow's triggers."""
     deployments = gateway_of(request).deployments
@@ -20,6 +23,7 @@ async def deploy(request: Request) -> Response:
 
 
 @admin
+@operation(responses={200: Deployment}, errors=(404,))
 async def undeploy(request: Request) -> Response:
     """Stop and remove a workflow's triggers."""
     workflow_id = path_identifier(request, "workflow_id")
@@ -30,6 +34,7 @@ async def undeploy(request: Request) -> Response:
 
 
 @admin
+@operation(responses={200: Deployment})
 async def deployment_status(request: Request) -> Response:
     """A workflow's deployment status, active triggers and history."""
     workflow_id = path_identifier(request, "workflow_id")

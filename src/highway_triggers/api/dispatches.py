@@ -5,15 +5,17 @@ import re
 from typing import Any, Literal
 
 from pydantic import Field
-from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from highway_triggers.api.schemas import Dispatches, DispatchRetried, Retried
 from highway_triggers.core.dispatches import list_dispatches, retry, retry_many
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
-from highway_triggers.core.validation import RequestBody
+from highway_triggers.core.openapi import operation
+from highway_triggers.core.paging import LIMIT_SCHEMA, PageRequest
+from highway_triggers.core.validation import IDENTIFIER_SCHEMA, RequestBody, query_identifier
 from highway_triggers.db.driver import DriverSQL
 from highway_triggers.db.tables import (
     DEAD,
@@ -25,11 +27,17 @@ from highway_triggers.db.tables import (
     SKIPPED,
 )
 
-MAX_LIMIT = 1000
 MAX_RETRY = 10_000
 STATUSES = (PENDING, DELIVERING, DELIVERED, FAILED, DEAD, SKIPPED)
-CURSOR = re.compile(r"[0-9a-f]{32}")
-"""A page's ``next_cursor``: the id of its last (oldest) dispatch."""
+DISPATCH_ID: dict[str, Any] = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
+"""A dispatch's id, and so a page's ``next_cursor`` (the id of its last, oldest, dispatch)."""
+_DISPATCH_ID = re.compile(DISPATCH_ID["pattern"])
+QUERY: dict[str, dict[str, Any]] = {
+    "limit": LIMIT_SCHEMA,
+    "cursor": DISPATCH_ID,
+    "status": {"enum": list(STATUSES)},
+    "workflow_id": IDENTIFIER_SCHEMA,
+}
 
 
 class _RowsResponse(JSONResponse):
@@ -40,48 +48,37 @@ class _RowsResponse(JSONResponse):
         return DriverSQL.json(content).encode()
 
 
-def _query_limit(params: QueryParams) -> int:
-    raw = params.get("limit", "100")
-    limit = int(raw) if raw.isascii() and raw.isdigit() else 0
-    if not 1 <= limit <= MAX_LIMIT:
-        raise HTTPError(400, "INVALID_PARAMETER", f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return limit
-
-
 @admin
+@operation(query=QUERY, responses={200: Dispatches}, errors=(400,))
 async def dispatches(request: Request) -> Response:
     """Dispatches, newest first, a page at a time.
 
     ``limit`` (1–1000, default 100), ``cursor`` (the previous page's ``next_cursor``, which
     is ``null`` on the last page); filters ``status``, ``workflow_id``.
     """
-    params = request.query_params
-    limit = _query_limit(params)
-    cursor = params.get("cursor") or None
-    if cursor is not None and not CURSOR.fullmatch(cursor):
-        raise HTTPError(400, "INVALID_PARAMETER", "cursor must be a next_cursor this API returned")
-    status = params.get("status") or None
+    page = PageRequest.of(request, DISPATCH_ID["pattern"])
+    status = request.query_params.get("status") or None
     if status is not None and status not in STATUSES:
         raise HTTPError(400, "INVALID_PARAMETER", f"status must be one of {', '.join(STATUSES)}")
     rows = await asyncio.to_thread(
         list_dispatches,
         gateway_of(request).db,
         status,
-        params.get("workflow_id"),
-        limit + 1,  # one more tells whether there is a next page
-        before=cursor,
+        query_identifier(request, "workflow_id"),
+        page.fetch,
+        before=page.cursor,
     )
-    next_cursor = rows[limit - 1]["dispatch_id"] if len(rows) > limit else None
-    page = rows[:limit]
-    return _RowsResponse({"dispatches": page, "count": len(page), "next_cursor": next_cursor})
+    return _RowsResponse(page.page("dispatches", rows, "dispatch_id"))
 
 
 @admin
+@operation(path={"dispatch_id": DISPATCH_ID}, responses={202: DispatchRetried}, errors=(404, 409))
 async def retry_dispatch(request: Request) -> Response:
     """Deliver a failed, dead or skipped dispatch again, with a fresh set of attempts."""
     gateway = gateway_of(request)
     dispatch_id = request.path_params["dispatch_id"]
-    previous = await gateway.db.write(retry, gateway.db, dispatch_id)
+    is_id = _DISPATCH_ID.fullmatch(dispatch_id) is not None
+    previous = await gateway.db.write(retry, gateway.db, dispatch_id) if is_id else None
     if previous is None:
         raise HTTPError(404, "DISPATCH_NOT_FOUND", f"no dispatch {dispatch_id!r}")
     if previous not in RETRYABLE:
@@ -106,6 +103,7 @@ class BulkRetry(RequestBody):
 
 
 @admin
+@operation(body=BulkRetry, responses={202: Retried})
 async def retry_dispatches(request: Request) -> Response:
     """Deliver again every dispatch with a status, with fresh sets of attempts.
 

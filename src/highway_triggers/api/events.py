@@ -8,28 +8,38 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from highway_triggers.api.schemas import EventBody
 from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import accepted, gateway_of, read_object
+from highway_triggers.core.openapi import Accepted, operation
 from highway_triggers.core.validation import idempotency_key, is_text, path_identifier
 from highway_triggers.core.waits import TEXT_MAX_LENGTH
 
 
+@operation(
+    body=EventBody,
+    responses={202: Accepted},
+    errors=(404, 429),
+    security="admin_or_tenant",
+    idempotency_key=True,
+)
 async def inject_event(request: Request) -> Response:
     """``{"event_name", "correlation_key"?, "payload"}``; 404 when nothing took it.
 
     Past the tenant's rate (a token bucket, checked before anything is written): 429
     ``RATE_LIMITED`` with ``Retry-After``.
 
-    An ``Idempotency-Key`` header makes a repeated delivery harmless.
+    An ``Idempotency-Key`` header makes a repeated delivery harmless. The tenant's JWT
+    or an admin token (the engine posting system events) may send.
     """
     gateway = gateway_of(request)
     tenant_id = path_identifier(request, "tenant_id")
     key = idempotency_key(request)
     token = bearer_token(request.headers.get("authorization"))
     if token is None:
-        raise HTTPError(401, "UNAUTHORIZED", "a tenant JWT is required")
-    await gateway.auth.tenant_claims(token, tenant_id)
+        raise HTTPError(401, "UNAUTHORIZED", "a tenant JWT or an admin token is required")
+    await gateway.auth.may_send_events(token, tenant_id)
     gateway.event_limits.check(tenant_id, *await gateway.auth.tenant_limits(tenant_id))
     body = await read_object(request)
     event_name, correlation_key = body.get("event_name"), body.get("correlation_key")

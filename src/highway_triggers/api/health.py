@@ -8,18 +8,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from highway_triggers.api.schemas import DetailedHealth, Health
 from highway_triggers.core.http import admin, gateway_of
+from highway_triggers.core.openapi import operation
 from highway_triggers.core.dispatches import counts_by_status
 
 
+@operation(responses={200: Health})
 async def health(request: Request) -> Response:
     """Liveness: the process answers."""
     return JSONResponse({"service": "highway-triggers", "status": "healthy"})
 
 
 @admin
+@operation(responses={200: DetailedHealth, 503: DetailedHealth})
 async def health_detailed(request: Request) -> Response:
-    """Database, plugins loaded and failed, triggers by type, dispatch backlog, plugins' own state."""
+    """Database, plugins loaded and failed, triggers by type, dispatch backlog, plugins' own state;
+    ``degraded`` with the ``problems`` found (503 only when the database fails)."""
     gateway = gateway_of(request)
     try:
         backlog = await asyncio.to_thread(counts_by_status, gateway.db)
@@ -28,9 +33,13 @@ async def health_detailed(request: Request) -> Response:
         backlog = {}
         database = {"status": "error", "dialect": gateway.db.dialect, "error": type(exc).__name__}
     plugins = gateway.plugins
+    problems = gateway.problems()
+    if database["status"] != "ok":
+        problems.insert(0, f"database unavailable: {database['error']}")
     body = {
         "service": "highway-triggers",
-        "status": "healthy" if database["status"] == "ok" else "degraded",
+        "status": "degraded" if problems else "healthy",
+        "problems": problems,
         "database": database,
         "engine": gateway.settings.engine,
         "plugins": {
@@ -50,22 +59,27 @@ async def health_detailed(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if database["status"] == "ok" else 503)
 
 
+@operation(responses={200: {"type": "string"}}, media_type="text/plain")
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
     registry = gateway_of(request).metrics.registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+@operation(responses={200: {"type": "object"}})
 async def openapi(request: Request) -> Response:
-    """OpenAPI 3 description of every route, plugin routes included."""
+    """This OpenAPI 3.1 document: every route, plugin routes included."""
     from highway_triggers.api.openapi import describe
 
-    return JSONResponse(describe(request.app.routes))
+    state = request.app.state
+    if getattr(state, "openapi", None) is None:  # the routes are fixed once the app is made
+        state.openapi = describe(request.app.routes)
+    return JSONResponse(state.openapi)
 
 
 routes = [
     Route("/health", health, methods=["GET"]),
     Route("/health/detailed", health_detailed, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    Route("/openapi.json", openapi, methods=["GET"]),
 ]

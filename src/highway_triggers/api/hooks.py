@@ -12,12 +12,20 @@ from starlette.routing import Route
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import Event
 from highway_triggers.core.http import accepted, gateway_of, read_object
+from highway_triggers.core.openapi import Accepted, operation
 from highway_triggers.core.validation import idempotency_key
-from highway_triggers.core.waits import TOKEN_MAX_LENGTH, is_token
+from highway_triggers.core.waits import TOKEN_MAX_LENGTH, TOKEN_PATTERN, is_token
 
 HOOK = "HOOK"
 
 
+@operation(
+    body={"type": "object"},
+    path={"token": {"type": "string", "pattern": TOKEN_PATTERN}},
+    responses={202: Accepted},
+    errors=(400, 404),
+    idempotency_key=True,
+)
 async def receive_hook(request: Request) -> Response:
     """Resume the runs waiting on this token, with the body (a JSON object) as payload.
 

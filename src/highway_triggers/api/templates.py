@@ -10,20 +10,33 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from highway_triggers.api.schemas import RunBody, Template, Templates
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.http import accepted, admin, admin_or_tenant, gateway_of, read_object
-from highway_triggers.core.templates import TemplateTrigger, input_errors, workflow_id_of
+from highway_triggers.core.openapi import Accepted, Partial, operation
+from highway_triggers.core.templates import (
+    TemplateSpec,
+    TemplateTrigger,
+    input_errors,
+    workflow_id_of,
+)
 from highway_triggers.core.trigger import TriggerConfig
 from highway_triggers.core.validation import (
     IDENTIFIER_RULE,
+    IDENTIFIER_SCHEMA,
     idempotency_key,
     is_identifier,
     path_identifier,
     query_identifier,
+    query_text,
 )
+
+TENANT = {"tenant_id": IDENTIFIER_SCHEMA}
+"""The ``tenant_id`` query parameter: the tenant whose template is meant."""
 
 
 @admin
+@operation(body=TemplateSpec, query=TENANT, responses={201: Template}, errors=(409,))
 async def create_template(request: Request) -> Response:
     """Create a template: ``{"tenant_id", "name", "workflow_definition", "input_schema"?, …}``.
 
@@ -39,15 +52,19 @@ async def create_template(request: Request) -> Response:
 
 
 @admin
+@operation(
+    query={**TENANT, "category": {"type": "string"}}, responses={200: Templates}, errors=(400,)
+)
 async def list_templates(request: Request) -> Response:
     """Templates, by tenant and name; filters ``tenant_id``, ``category``."""
     gateway = gateway_of(request)
-    query = request.query_params
-    found = await gateway.db.call(gateway.templates.list, _tenant(request), query.get("category"))
+    category = query_text(request, "category")
+    found = await gateway.db.call(gateway.templates.list, _tenant(request), category)
     return JSONResponse({"templates": found, "count": len(found)})
 
 
 @admin
+@operation(query=TENANT, responses={200: Template}, errors=(404,))
 async def get_template(request: Request) -> Response:
     """One template (``?tenant_id=`` when several tenants use the name)."""
     gateway = gateway_of(request)
@@ -57,6 +74,7 @@ async def get_template(request: Request) -> Response:
 
 
 @admin
+@operation(body=Partial(TemplateSpec), query=TENANT, responses={200: Template}, errors=(404, 409))
 async def update_template(request: Request) -> Response:
     """Replace the fields the body gives; ``name`` renames it (409 if the new name is taken)."""
     gateway = gateway_of(request)
@@ -67,6 +85,7 @@ async def update_template(request: Request) -> Response:
 
 
 @admin
+@operation(query=TENANT, responses={204: None}, errors=(404,))
 async def delete_template(request: Request) -> Response:
     """Delete a template; runs it started are not affected."""
     gateway = gateway_of(request)
@@ -74,6 +93,14 @@ async def delete_template(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@operation(
+    body=RunBody,
+    query=TENANT,
+    responses={202: Accepted},
+    errors=(404, 422, 429),
+    security="admin_or_tenant",
+    idempotency_key=True,
+)
 async def run_template(request: Request) -> Response:
     """Start the template's workflow with ``{"input": {...}}`` (or ``{"data": {...}}``).
 

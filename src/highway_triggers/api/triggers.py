@@ -4,14 +4,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from highway_triggers.api.schemas import Trigger, TriggerBody, Triggers
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
-from highway_triggers.core.validation import path_identifier, query_identifier
+from highway_triggers.core.openapi import Partial, operation
+from highway_triggers.core.validation import IDENTIFIER_SCHEMA, path_identifier, query_identifier
 
 FILTERS = ("type", "workflow_id", "tenant_id")
 
 
 @admin
+@operation(
+    query=dict.fromkeys(FILTERS, IDENTIFIER_SCHEMA), responses={200: Triggers}, errors=(400,)
+)
 async def list_triggers(request: Request) -> Response:
     """Active triggers; filters ``type``, ``workflow_id``, ``tenant_id``."""
     filters = {name: query_identifier(request, name) for name in FILTERS}
@@ -20,6 +25,7 @@ async def list_triggers(request: Request) -> Response:
 
 
 @admin
+@operation(body=TriggerBody, responses={201: Trigger}, errors=(409, 422))
 async def create_trigger(request: Request) -> Response:
     """Create a stand-alone trigger: ``{"type", "config", "workflow_id" or "template", "tenant_id"?}``."""
     body = await read_object(request)
@@ -28,6 +34,7 @@ async def create_trigger(request: Request) -> Response:
 
 
 @admin
+@operation(responses={200: Trigger}, errors=(404,))
 async def get_trigger(request: Request) -> Response:
     """One active trigger."""
     trigger = await gateway_of(request).deployments.get_trigger(_trigger_id(request))
@@ -37,6 +44,7 @@ async def get_trigger(request: Request) -> Response:
 
 
 @admin
+@operation(body=Partial(TriggerBody), responses={200: Trigger}, errors=(404, 409))
 async def update_trigger(request: Request) -> Response:
     """Replace a trigger's config (and optionally its workflow or tenant)."""
     body = await read_object(request)
@@ -48,6 +56,7 @@ async def update_trigger(request: Request) -> Response:
 
 
 @admin
+@operation(responses={204: None}, errors=(404,))
 async def delete_trigger(request: Request) -> Response:
     """Stop and remove a trigger."""
     if not await gateway_of(request).deployments.delete_trigger(_trigger_id(request)):

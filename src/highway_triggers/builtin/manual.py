@@ -4,8 +4,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from highway_triggers.api.schemas import ManualBody
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import accepted, admin_or_tenant, gateway_of, read_object
+from highway_triggers.core.openapi import Accepted, operation
 from highway_triggers.core.plugins import hookimpl
 from highway_triggers.core.trigger import BaseTrigger, TriggerConfig
 from highway_triggers.core.validation import idempotency_key, path_identifier
@@ -23,6 +25,13 @@ class ManualTrigger(BaseTrigger):
     Config = ManualConfig
 
 
+@operation(
+    body=ManualBody,
+    responses={202: Accepted},
+    errors=(404,),
+    security="admin_or_tenant",
+    idempotency_key=True,
+)
 async def run_manual(request: Request) -> Response:
     """Start a workflow now with ``{"data": {...}}`` (admin token or the tenant's JWT).
 

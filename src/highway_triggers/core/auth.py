@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import hmac
 import math
 import secrets
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
+from nacl.exceptions import CryptoError
 from sqlalchemy import insert, select
 
 from highway_triggers.core.errors import HTTPError
@@ -19,6 +21,8 @@ from highway_triggers.core.secrets import SecretCipher
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.tables import API_KEYS, TENANTS
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "hwk_"
 TENANT_SECRET_TTL = 10.0
@@ -100,6 +104,16 @@ class Authenticator:
             raise HTTPError(403, "FORBIDDEN", "the token belongs to another tenant")
         return claims
 
+    async def may_send_events(self, token: str, tenant_id: str) -> None:
+        """A JWT of ``tenant_id``, or an admin token (an engine posting system events);
+        401 or 403 otherwise. The JWT is tried first: it is what tenants send on the hot
+        path, and an admin check of an unknown token looks up the API keys."""
+        try:
+            await self.tenant_claims(token, tenant_id)
+        except HTTPError as refused:
+            if refused.status != 401 or not await self.is_admin(token):
+                raise
+
     async def verify_tenant_token(self, token: str) -> dict[str, Any]:
         """The claims of a tenant JWT signed with its tenant's secret; 401 otherwise.
 
@@ -155,7 +169,15 @@ class Authenticator:
         row = await self._db.call(self._tenant_row, tenant_id)
         if row is None:
             return None
-        secret = self._cipher.decrypt(row.jwt_secret_encrypted)
+        try:
+            secret = self._cipher.decrypt(row.jwt_secret_encrypted)
+        except CryptoError:
+            log.error("the secret of tenant %r does not open with HIGHWAY_SECRET_KEY", tenant_id)
+            raise HTTPError(
+                503,
+                "SECRET_KEY_MISMATCH",
+                "the gateway cannot open this tenant's secret: it runs with another secret key",
+            ) from None
         record = TenantRecord(secret, row.rate_limit_per_second, row.burst)
         self._tenants[tenant_id] = (record, time.monotonic())
         return record

@@ -84,7 +84,7 @@ class ValidTrigger:
 
 
 def _trigger_entries(body: Any) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """Each trigger of either body form (CONTRACT §3): the object, its type and config keys."""
+    """Each trigger of either body form : the object, its type and config keys."""
     if not isinstance(body, dict):
         return
     if isinstance(body.get("triggers"), list):
@@ -96,7 +96,7 @@ def _trigger_entries(body: Any) -> Iterator[tuple[dict[str, Any], str, str]]:
 
 
 def trigger_specs(body: Any) -> list[tuple[Any, Any]]:
-    """``(type, config)`` pairs from either body form of CONTRACT §3."""
+    """``(type, config)`` pairs from either body form of the deploy route."""
     if not isinstance(body, dict):
         raise ConfigError([{"field": "body", "message": "must be a JSON object"}])
     if "triggers" in body:
@@ -572,12 +572,13 @@ class Deployments:
 
     async def deploy(self, workflow_id: str, body: Any) -> dict[str, Any]:
         """Deploy (or atomically redeploy) a workflow's triggers; its status view."""
-        await asyncio.to_thread(self._service.deploy, workflow_id, body)
+        deployed = await asyncio.to_thread(self._service.deploy, workflow_id, body)
         await self._manager.sync()
+        errors = self._manager.errors  # a trigger not restored is not in the index: ask by id
         failed = {
-            trigger.id: self._manager.errors[trigger.id]
-            for trigger in self._manager.index.of_workflow(workflow_id)
-            if trigger.id in self._manager.errors
+            t["trigger_id"]: errors[t["trigger_id"]]
+            for t in deployed["triggers"]
+            if t["trigger_id"] in errors
         }
         if failed:
             await asyncio.to_thread(self._service.mark_failed, workflow_id, failed)

@@ -1,4 +1,4 @@
-"""The dispatcher: delivers outbox rows to the engine with retries (DESIGN §1, §6).
+"""The dispatcher: delivers outbox rows to the engine with retries.
 
 Dispatches written by this replica arrive in memory, already leased to it. Others
 (retries after backoff, rows whose replica died while delivering, rows retried by
@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from highway_triggers.core import dispatches
+from highway_triggers.core.correlation import EVENT_ID, about_event
 from highway_triggers.core.dispatches import DispatchJob, DispatchSQL
 from highway_triggers.core.engine import EngineAdapter, EngineError
 from highway_triggers.db.columns import utcnow
@@ -29,6 +30,7 @@ from highway_triggers.db.tables import DEAD, DELIVERED, FAILED, SKIPPED
 if TYPE_CHECKING:
     from highway_triggers.core.ingress import IngressWriter
     from highway_triggers.core.metrics import Metrics
+    from highway_triggers.core.tracing import Tracing
     from highway_triggers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class Dispatcher:
         writer: IngressWriter,
         settings: Settings,
         metrics: Metrics,
+        tracing: Tracing,
     ) -> None:
         self._db = db
         self._engine = engine
@@ -72,6 +75,7 @@ class Dispatcher:
         self._sql = DispatchSQL(db.dialect)
         self._settings = settings
         self._metrics = metrics
+        self._tracing = tracing
         self._wakeup = asyncio.Event()
         self._idle: deque[asyncio.Future[None]] = deque()
         """One future per worker waiting for work; a worker is woken by resolving its own."""
@@ -229,14 +233,22 @@ class Dispatcher:
             )
             self._metrics.dispatched(o.status)
             if o.status in (FAILED, DEAD):
-                log.warning(
-                    "dispatch %s attempt %d %s: %s", o.job.id, o.job.attempts, o.status, o.error
-                )
+                with about_event(o.job.event_id):
+                    log.warning(
+                        "dispatch %s attempt %d %s: %s", o.job.id, o.job.attempts, o.status, o.error
+                    )
         self._writer.record(params)
 
     async def _deliver(self, job: DispatchJob) -> Outcome:
+        """One attempt (in an engine span when tracing); log lines name the job's event."""
+        token = EVENT_ID.set(job.event_id)
         try:
-            return await self._call_engine(job)
+            if self._tracing.enabled:
+                outcome = await self._tracing.engine_call(job, self._call_engine)
+            else:
+                outcome = await self._call_engine(job)
+            log.debug("dispatch %s attempt %d %s", job.id, job.attempts, outcome.status)
+            return outcome
         except EngineError as exc:
             final = not exc.retryable or job.attempts >= self._settings.dispatch_max_attempts
             return Outcome(job, DEAD if final else FAILED, error=str(exc))
@@ -244,6 +256,8 @@ class Dispatcher:
             log.exception("engine adapter raised while delivering dispatch %s", job.id)
             final = job.attempts >= self._settings.dispatch_max_attempts
             return Outcome(job, DEAD if final else FAILED, error=f"{type(exc).__name__}: {exc}")
+        finally:
+            EVENT_ID.reset(token)
 
     async def _call_engine(self, job: DispatchJob) -> Outcome:
         engine = self._engine

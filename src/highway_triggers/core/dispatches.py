@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Text, and_, cast, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, and_, cast, delete, func, insert, or_, select, update
 
 from highway_triggers.core.ids import new_id
 from highway_triggers.db.columns import utcnow
@@ -33,7 +33,7 @@ D = DISPATCHES
 COLUMNS = (
     "id", "kind", "mode", "workflow_id", "execution_id", "trigger_id", "wait_id", "tenant_id",
     "trigger_type", "event_id", "payload", "idempotency_key", "status", "attempts",
-    "next_attempt_at", "locked_until", "created_at", "updated_at",
+    "next_attempt_at", "locked_until", "created_at", "updated_at", "traceparent",
 )  # fmt: skip
 
 
@@ -55,6 +55,9 @@ class DispatchJob:
     idempotency_key: str
     attempts: int = 1
     next_attempt_at: datetime | None = None
+    traceparent: str | None = None
+    """The W3C ``traceparent`` of the span that wrote the row (tracing on): the engine
+    call continues that trace."""
 
     @classmethod
     def from_row(cls, row: Any) -> DispatchJob:
@@ -122,6 +125,7 @@ class DispatchSQL(DriverSQL):
             job.id, job.kind, job.mode, job.workflow_id, job.execution_id, job.trigger_id,
             job.wait_id, job.tenant_id, job.trigger_type, job.event_id, self.json(job.payload),
             job.idempotency_key, DELIVERING, job.attempts, stamp, lease, stamp, stamp,
+            job.traceparent,
         )  # fmt: skip
 
 
@@ -147,24 +151,49 @@ def insert_jobs(
     conn.execute(insert(D), rows)
 
 
+def delete_finished(conn: Connection, cutoffs: dict[str, datetime], limit: int) -> int:
+    """Delete up to ``limit`` dispatches of each status in ``cutoffs`` (delivered, skipped,
+    dead) whose last attempt came before its cutoff; how many went. The due index
+    (status, next_attempt_at) finds them: a finished row's ``next_attempt_at`` is the time
+    of its last attempt."""
+    deleted = 0
+    for status, cutoff in cutoffs.items():
+        old = (
+            select(D.c.id)
+            .where(D.c.status == status, D.c.next_attempt_at < cutoff)
+            .order_by(D.c.next_attempt_at)
+            .limit(limit)
+        )
+        ids: list[str] = list(conn.execute(old).scalars())
+        if ids:  # picked first: an ``IN (… LIMIT n)`` subquery may run once per row
+            deleted += conn.execute(delete(D).where(D.c.id.in_(ids), D.c.status == status)).rowcount
+    return deleted
+
+
 def claim_due(db: Database, limit: int, lease: timedelta) -> list[DispatchJob]:
     """Lease up to ``limit`` due rows to this replica: retries whose time has come, rows
-    whose lease expired (their replica died mid-delivery), rows retried by hand."""
+    whose lease expired (their replica died mid-delivery), rows retried by hand.
+
+    The rows are picked in a materialised CTE, which PostgreSQL runs once: a subquery
+    (``IN (… LIMIT n FOR UPDATE SKIP LOCKED)``) may run again for every row of the update,
+    each run skipping the rows updated so far, and claim far more than ``limit``."""
     now = utcnow()
     due = or_(
         and_(D.c.status.in_((PENDING, FAILED)), D.c.next_attempt_at <= now),
         and_(D.c.status == DELIVERING, D.c.locked_until < now),
     )
-    ids = (
+    picked = (
         select(D.c.id)
         .where(due)
         .order_by(D.c.next_attempt_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("due")
+        .prefix_with("MATERIALIZED")
     )
     stmt = (
         update(D)
-        .where(D.c.id.in_(ids.scalar_subquery()))
+        .where(D.c.id == picked.c.id)
         .values(
             status=DELIVERING, locked_until=now + lease, attempts=D.c.attempts + 1, updated_at=now
         )

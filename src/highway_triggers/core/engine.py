@@ -1,4 +1,4 @@
-"""What an engine adapter is: ``start``, ``resume`` and ``paused_runs`` (DESIGN §7).
+"""What an engine adapter is: ``start``, ``resume`` and ``paused_runs``.
 
 Adapters are provided by plugins through ``highway_engines()`` and built with the
 gateway's settings; only the dispatcher calls them.

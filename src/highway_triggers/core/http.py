@@ -17,6 +17,7 @@ from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.event import RouteResult
 from highway_triggers.core.json_body import DEFAULT_MAX_DEPTH, parse_json
+from highway_triggers.core.openapi import secured
 
 if TYPE_CHECKING:
     from highway_triggers.core.context import GatewayContext
@@ -94,14 +95,15 @@ async def admin_or_tenant(request: Request) -> str | None:
 
 
 def admin(endpoint: Endpoint) -> Endpoint:
-    """Require an admin bearer token (``HIGHWAY_ADMIN_TOKEN`` or an API key)."""
+    """Require an admin bearer token (``HIGHWAY_ADMIN_TOKEN`` or an API key); the route's
+    OpenAPI operation says so."""
 
     @functools.wraps(endpoint)
     async def guarded(request: Request) -> Response:
         await gateway_of(request).auth.require_admin(request.headers.get("authorization"))
         return await endpoint(request)
 
-    return guarded
+    return secured(guarded, "admin")
 
 
 class _AcceptedResponse(JSONResponse):

@@ -1,4 +1,4 @@
-"""The in-memory trigger index: phase 1 as a dict lookup (DESIGN §8)."""
+"""The in-memory trigger index: phase 1 as a dict lookup."""
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator

@@ -15,15 +15,18 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection
 
+from highway_triggers.core.correlation import about_event
 from highway_triggers.core.dispatches import DispatchJob, DispatchSQL, start_job
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import RouteResult
+from highway_triggers.core.tracing import Tracing
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.core.waits import early
 from highway_triggers.core.waits.phase0 import WaitClaims
@@ -83,6 +86,8 @@ class Intake:
     claim: Claim | None = None
     """Runs in the writer's transaction before this event's rows; ``False`` refuses it."""
     future: asyncio.Future[RouteResult] = field(default=None)  # type: ignore[arg-type]  # set by submit
+    traceparent: str | None = None
+    """The route span's (tracing on): kept with this event's dispatch rows."""
 
 
 class IngressWriter:
@@ -96,6 +101,7 @@ class IngressWriter:
         lease_seconds: float,
         lookback_seconds: float,
         on_commit: Callable[[list[DispatchJob]], None],
+        tracing: Tracing,
     ) -> None:
         self._dispatches = DispatchSQL(db.dialect)
         self._dedup_sql = DedupSQL(db.dialect)
@@ -105,6 +111,7 @@ class IngressWriter:
         self._lease = timedelta(seconds=lease_seconds)
         self._lookback = timedelta(seconds=lookback_seconds)
         self._on_commit = on_commit
+        self._tracing = tracing
         self._pending: deque[Intake] = deque()
         self._outcomes: list[tuple[Any, ...]] = []
         self._wakeup = asyncio.Event()
@@ -157,7 +164,9 @@ class IngressWriter:
             batch = [self._pending.popleft() for _ in range(count)]
             outcomes, self._outcomes = self._outcomes, []
             try:
-                results, jobs = await self._db.write(self._write_batch, batch, outcomes)
+                traced = self._tracing.enabled and batch
+                with self._tracing.commit(batch) if traced else nullcontext():
+                    results, jobs = await self._db.write(self._write_batch, batch, outcomes)
             except Exception as exc:  # a bug, not a database error: fail these requests, go on
                 log.exception("outbox writer failed")
                 results, jobs = [exc] * len(batch), []
@@ -193,7 +202,8 @@ class IngressWriter:
                 return self._write(self._conn, batch, outcomes)
         except Exception as exc:
             if len(batch) + bool(outcomes) <= 1:
-                log.warning("outbox write failed: %s", exc)
+                with about_event(batch[0].event_id) if batch else nullcontext():
+                    log.warning("outbox write failed: %s", exc)
                 return [exc] * len(batch), []
         results: list[RouteResult | BaseException] = []
         jobs: list[DispatchJob] = []
@@ -262,6 +272,9 @@ class IngressWriter:
             if not new_jobs and not held and intake.dedup_key is not None:
                 # nothing took it: forget the delivery, so that a redelivery may match later
                 unmatched.append((intake.subtype, intake.dedup_key))
+            if intake.traceparent is not None:
+                for job in new_jobs:
+                    job.traceparent = intake.traceparent
             jobs.extend(new_jobs)
             results.append(
                 RouteResult(

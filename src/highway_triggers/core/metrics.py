@@ -44,8 +44,13 @@ class Metrics:
             buckets = self._latency[subtype] = [0] * (len(LATENCY_BUCKETS) + 1)
         buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
         self._latency_sum[subtype] = self._latency_sum.get(subtype, 0.0) + seconds
-        if result.dispatch_ids:
-            self._dispatched["written"] += len(result.dispatch_ids)
+        self.written(len(result.dispatch_ids))
+
+    def written(self, count: int) -> None:
+        """``count`` dispatches were committed (routed events, wait timeouts, kept events
+        resuming a wait registered late)."""
+        if count:
+            self._dispatched["written"] += count
 
     def dispatched(self, status: str, count: int = 1) -> None:
         self._dispatched[status] += count

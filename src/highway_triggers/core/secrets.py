@@ -11,6 +11,8 @@ from pathlib import Path
 
 from nacl.secret import SecretBox
 
+from highway_triggers.datadir import create_parent
+
 log = logging.getLogger(__name__)
 SEALED = "sealed:"
 """Prefix of a secret sealed inside stored JSON (a trigger's config, a signature object)."""
@@ -31,6 +33,7 @@ class SecretCipher:
             return cls(secret_key)
         path = Path(key_file)
         if not path.exists():
+            create_parent(path)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(secrets.token_urlsafe(32))

@@ -1,4 +1,4 @@
-"""Signature and credential checks at the edge (DESIGN §1, "verify"): constant time, no I/O.
+"""Signature and credential checks at the edge: constant time, no I/O.
 
 Each check raises a 401 :class:`HTTPError` whose code says what failed
 (``INVALID_SIGNATURE``, ``TIMESTAMP_OUT_OF_RANGE`` or ``INVALID_CREDENTIALS``) and whose

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from pydantic import Field
 from sqlalchemy import insert, select, update
@@ -56,6 +57,26 @@ class TenantService:
                 )
             )
         return secret
+
+    def page(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` tenants in id order, past ``after`` if given; never a secret."""
+        query = (
+            select(
+                TENANTS.c.tenant_id,
+                TENANTS.c.rate_limit_per_second,
+                TENANTS.c.burst,
+                TENANTS.c.created_at,
+            )
+            .order_by(TENANTS.c.tenant_id)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(TENANTS.c.tenant_id > after)
+        with self._db.engine.connect() as conn:
+            return [
+                {**row, "created_at": row["created_at"].isoformat()}
+                for row in conn.execute(query).mappings()
+            ]
 
     def rotate(self, tenant_id: str) -> str:
         secret = secrets.token_urlsafe(32)

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Self, TypeGuard
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WithJsonSchema
 from starlette.requests import Request
 
 from highway_triggers.core.errors import ConfigError, HTTPError
@@ -19,12 +19,21 @@ IDENTIFIER_RULE = (
     f"1 to {IDENTIFIER_MAX_LENGTH} characters, ASCII letters, digits and '_.:-', the first a"
     " letter or digit"
 )
-_IDENTIFIER = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.:-]{{0,{IDENTIFIER_MAX_LENGTH - 1}}}")
+IDENTIFIER_PATTERN = rf"^[A-Za-z0-9][A-Za-z0-9_.:-]{{0,{IDENTIFIER_MAX_LENGTH - 1}}}$"
+IDENTIFIER_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": IDENTIFIER_MAX_LENGTH,
+    "pattern": IDENTIFIER_PATTERN,
+}
+"""The JSON Schema of :data:`IDENTIFIER_RULE` (a path, query or body field)."""
+_IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
 DELIVERY_ID_MAX_LENGTH = 255
 DELIVERY_ID_RULE = (
     f"at most {DELIVERY_ID_MAX_LENGTH} visible ASCII characters and spaces, no control characters"
 )
-_DELIVERY_ID = re.compile(rf"[\x20-\x7e]{{1,{DELIVERY_ID_MAX_LENGTH}}}")
+DELIVERY_ID_PATTERN = rf"^[\x20-\x7e]{{1,{DELIVERY_ID_MAX_LENGTH}}}$"
+_DELIVERY_ID = re.compile(DELIVERY_ID_PATTERN)
 
 
 def is_identifier(value: object) -> TypeGuard[str]:
@@ -39,7 +48,7 @@ def _identifier(value: str) -> str:
     return value
 
 
-Identifier = Annotated[str, AfterValidator(_identifier)]
+Identifier = Annotated[str, AfterValidator(_identifier), WithJsonSchema(IDENTIFIER_SCHEMA)]
 """A field naming a workflow, tenant, template or other object (:data:`IDENTIFIER_RULE`)."""
 
 
@@ -74,6 +83,15 @@ def query_identifier(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is not None and not is_identifier(value):
         raise HTTPError(400, "INVALID_IDENTIFIER", f"{name}: {IDENTIFIER_RULE}")
+    return value
+
+
+def query_text(request: Request, name: str) -> str | None:
+    """The query parameter ``name`` (``None`` when absent); 400 ``UNSUPPORTED_CHARACTER``
+    when it holds a NUL, which no stored text holds (PostgreSQL cannot)."""
+    value = request.query_params.get(name)
+    if value is not None and "\x00" in value:
+        raise HTTPError(400, "UNSUPPORTED_CHARACTER", f"{name}: holds a NUL character")
     return value
 
 

@@ -4,11 +4,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect
+from sqlalchemy.dialects.postgresql import JSON as PG_JSON
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 """JSON on SQLite, JSONB on PostgreSQL."""
+ExactJSONType = JSON().with_variant(PG_JSON(), "postgresql")
+"""JSON kept as written, for payloads delivered to an engine: PostgreSQL's ``json`` keeps
+the text, where JSONB reorders keys and rewrites numbers (``-0.0`` as ``0.0``, ``1e308`` as
+an integer of 309 digits)."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -10,6 +10,8 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 
+from highway_triggers.datadir import create_parent
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -108,6 +110,8 @@ class Database:
             _configure_sqlite(self.engine, synchronous)
             database = self.engine.url.database
             in_memory = not database or database == ":memory:"
+            if database and not in_memory and not database.startswith("file:"):
+                create_parent(database)
             self._checkpointer = None if in_memory or database is None else Checkpointer(database)
         else:
             self.engine = create_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)

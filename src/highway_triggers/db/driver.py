@@ -29,7 +29,8 @@ class DriverSQL:
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
         self.mark = placeholder(dialect)
-        self.json_mark = "CAST(%s AS jsonb)" if self.postgres else "?"
+        self.json_mark = "CAST(%s AS json)" if self.postgres else "?"
+        """The mark of an :data:`~highway_triggers.db.columns.ExactJSONType` value."""
 
     def timestamp(self, value: datetime | None) -> Any:
         """A UTC timestamp as the column stores it (naive text on SQLite)."""

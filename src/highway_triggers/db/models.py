@@ -1,4 +1,4 @@
-"""The tables the core owns (DESIGN §2). Plugins add their own through migrations."""
+"""The tables the core owns. Plugins add their own through migrations."""
 
 from datetime import datetime
 from typing import Any
@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from highway_triggers.db.columns import JSONType, UtcDateTime, utcnow
+from highway_triggers.db.columns import ExactJSONType, JSONType, UtcDateTime, utcnow
 
 
 def _ts(**kwargs: Any) -> Any:
@@ -16,6 +16,10 @@ def _ts(**kwargs: Any) -> Any:
 
 def _json(nullable: bool = False) -> Any:
     return Field(sa_column=Column(JSONType, nullable=nullable))
+
+
+def _payload() -> Any:
+    return Field(sa_column=Column(ExactJSONType, nullable=False))
 
 
 class Deployment(SQLModel, table=True):
@@ -149,7 +153,7 @@ class Dispatch(SQLModel, table=True):
     tenant_id: str | None = None
     trigger_type: str
     event_id: str
-    payload: dict[str, Any] = _json()
+    payload: dict[str, Any] = _payload()
     idempotency_key: str
     status: str = "pending"
     attempts: int = 0
@@ -159,6 +163,8 @@ class Dispatch(SQLModel, table=True):
     created_at: datetime = _ts(default_factory=utcnow)
     updated_at: datetime = _ts(default_factory=utcnow)
     delivered_at: datetime | None = _ts(nullable=True)
+    traceparent: str | None = None
+    """The W3C trace context the engine call continues (when tracing is on)."""
 
 
 class Tenant(SQLModel, table=True):
@@ -222,7 +228,7 @@ class EarlyEvent(SQLModel, table=True):
     event_name: str
     correlation_key: str
     event_id: str
-    payload: dict[str, Any] = _json()
+    payload: dict[str, Any] = _payload()
     received_at: datetime = _ts()
     expires_at: datetime = _ts(index=True)
     consumed_at: datetime | None = _ts(nullable=True)

@@ -1,4 +1,4 @@
-"""The HTTP engine adapter: the workflow engine's API of CONTRACT §4, over httpx."""
+"""The HTTP engine adapter: the engine protocol of docs/engine-protocol.md, over httpx."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import httpx
 
 from highway_triggers.core.engine import EngineAdapter, EngineError, PausedRun
 from highway_triggers.core.plugins import hookimpl
+from highway_triggers.core.tracing import OUTGOING
 
 PAUSED_STATUSES = frozenset({"paused", "waiting", "suspended", "sleeping"})
 RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
@@ -16,10 +17,13 @@ RETRYABLE_STATUSES = frozenset({408, 409, 425, 429})
 
 class HttpEngine(EngineAdapter):
     """Speaks ``/v2/workflows/.../execute``, ``/v2/executions/.../resume`` and the
-    paused-runs query; every call carries ``Idempotency-Key`` and the bearer token."""
+    paused-runs query; every call carries ``Idempotency-Key`` and the bearer token, and
+    the W3C ``traceparent`` of its span when tracing is on."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.settings.engine_url is None:  # Settings refuses HIGHWAY_ENGINE=http without it
+            raise ValueError("the http engine needs HIGHWAY_ENGINE_URL")
         headers = {"User-Agent": "highway-triggers"}
         if self.settings.engine_token is not None:
             headers["Authorization"] = f"Bearer {self.settings.engine_token.get_secret_value()}"
@@ -77,6 +81,8 @@ class HttpEngine(EngineAdapter):
 
     async def _call(self, method: str, path: str, idempotency_key: str, **kwargs: Any) -> Any:
         headers = {"Idempotency-Key": idempotency_key}
+        if (traceparent := OUTGOING.get()) is not None:
+            headers["traceparent"] = traceparent
         try:
             response = await self._client.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as exc:

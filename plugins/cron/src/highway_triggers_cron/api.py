@@ -15,12 +15,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from highway_triggers.plugin import (
+    IDENTIFIER_SCHEMA,
     ConfigError,
     Database,
     GatewayContext,
     HTTPError,
+    Identifier,
+    Partial,
     admin_or_tenant,
     context_of,
+    operation,
     path_identifier,
     query_identifier,
     read_object,
@@ -30,13 +34,36 @@ from highway_triggers_cron.catchup import COUNT_LIMIT
 from highway_triggers_cron.config import CronConfig
 from highway_triggers_cron.service import scheduler_of
 from highway_triggers_cron.timetable import iso_utc
-from highway_triggers_cron.views import preview_view, schedule_view
+from highway_triggers_cron.views import Preview, Schedule, Schedules, preview_view, schedule_view
 
-SCHEDULE_FIELDS = frozenset(CronConfig.model_fields)
-TARGET_FIELDS = ("workflow_id", "template", "tenant_id")
 MAX_PREVIEW = 500
 
 
+class ScheduleBody(CronConfig):
+    """A schedule as ``POST /api/v1/schedules`` takes it: its config's fields and what it
+    starts, a workflow or a template's (exactly one of them)."""
+
+    workflow_id: Identifier | None = None
+    template: Identifier | None = None
+    tenant_id: Identifier | None = None
+    """An admin's choice; a tenant's JWT sets it."""
+
+
+SCHEDULE_FIELDS = frozenset(CronConfig.model_fields)
+TARGET_FIELDS = tuple(name for name in ScheduleBody.model_fields if name not in SCHEDULE_FIELDS)
+PAUSE_BODY = {
+    "type": "object",
+    "properties": {"note": {"type": ["string", "null"], "maxLength": 1000}},
+    "additionalProperties": False,
+}
+
+
+@operation(
+    query={"workflow_id": IDENTIFIER_SCHEMA, "tenant_id": IDENTIFIER_SCHEMA},
+    responses={200: Schedules},
+    errors=(400,),
+    security="admin_or_tenant",
+)
 async def list_schedules(request: Request) -> Response:
     """Schedules; filters ``workflow_id`` and (for an admin) ``tenant_id``."""
     context = context_of(request)
@@ -50,6 +77,7 @@ async def list_schedules(request: Request) -> Response:
     return JSONResponse({"schedules": schedules, "count": len(schedules)})
 
 
+@operation(body=ScheduleBody, responses={201: Schedule}, errors=(422,), security="admin_or_tenant")
 async def create_schedule(request: Request) -> Response:
     """Create a schedule: ``cron_expression``, ``workflow_id`` or ``template``, and the
     optional ``timezone``, ``enabled``, ``jitter_seconds``, ``catchup_window_seconds``,
@@ -61,12 +89,19 @@ async def create_schedule(request: Request) -> Response:
     return JSONResponse((await _views(context, [created]))[0], status_code=201)
 
 
+@operation(responses={200: Schedule}, errors=(404,), security="admin_or_tenant")
 async def get_schedule(request: Request) -> Response:
     """One schedule, with ``next_run_at``, ``last_run_at`` and ``paused``."""
     current, _ = await _existing(request)
     return JSONResponse((await _views(context_of(request), [current]))[0])
 
 
+@operation(
+    body=Partial(ScheduleBody),
+    responses={200: Schedule},
+    errors=(404,),
+    security="admin_or_tenant",
+)
 async def update_schedule(request: Request) -> Response:
     """Change a schedule: the fields given replace those stored, the others stay."""
     current, tenant = await _existing(request)
@@ -75,6 +110,7 @@ async def update_schedule(request: Request) -> Response:
     return await _update(request, current, _trigger_body(changes, tenant, config))
 
 
+@operation(responses={204: None}, errors=(404,), security="admin_or_tenant")
 async def delete_schedule(request: Request) -> Response:
     """Remove a schedule: its job goes on every replica, and a fire under way is refused."""
     current, _ = await _existing(request)
@@ -82,6 +118,9 @@ async def delete_schedule(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@operation(
+    body=PAUSE_BODY, responses={200: Schedule}, errors=(404, 422), security="admin_or_tenant"
+)
 async def pause_schedule(request: Request) -> Response:
     """Pause a schedule, with an optional ``{"note"}`` saying why."""
     current, _ = await _existing(request)
@@ -93,6 +132,7 @@ async def pause_schedule(request: Request) -> Response:
     return await _update(request, current, {"config": config})
 
 
+@operation(responses={200: Schedule}, errors=(404,), security="admin_or_tenant")
 async def resume_schedule(request: Request) -> Response:
     """Resume a paused schedule from now on: slots that passed while paused are not fired
     (they are counted as skipped, reason ``paused``)."""
@@ -103,6 +143,12 @@ async def resume_schedule(request: Request) -> Response:
     return await _update(request, current, {"config": config})
 
 
+@operation(
+    query={"count": {"type": "integer", "minimum": 1, "maximum": MAX_PREVIEW, "default": 10}},
+    responses={200: Preview},
+    errors=(404, 422),
+    security="admin_or_tenant",
+)
 async def preview_schedule(request: Request) -> Response:
     """The next ``count`` fire times (default 10) in the schedule's zone, DST changes marked."""
     current, _ = await _existing(request)

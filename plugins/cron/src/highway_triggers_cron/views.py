@@ -5,9 +5,61 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from highway_triggers_cron.aps import Slots
 from highway_triggers_cron.config import CronConfig
 from highway_triggers_cron.timetable import Transition, iso_utc
+
+
+class Schedule(BaseModel):
+    """A schedule as the API shows it (for ``/openapi.json``): its target, its config's
+    fields, and when it fires next and fired last."""
+
+    model_config = ConfigDict(extra="allow")
+
+    schedule_id: str
+    workflow_id: str
+    template: str | None
+    tenant_id: str | None
+    cron_expression: str
+    timezone: str
+    enabled: bool
+    paused: bool
+    jitter_offset_seconds: float
+    next_run_at: str | None
+    last_run_at: str | None
+    last_fired_at: str | None
+    created_at: str
+
+
+class Schedules(BaseModel):
+    schedules: list[Schedule]
+    count: int
+
+
+class OffsetChange(BaseModel):
+    kind: str
+    at: str
+    offset_before: str
+    offset_after: str
+
+
+class Fire(BaseModel):
+    at: str
+    local: str
+    dst: bool
+    transition: OffsetChange | None
+
+
+class Preview(BaseModel):
+    """The next fires in the schedule's zone."""
+
+    schedule_id: str
+    cron_expression: str
+    timezone: str
+    paused: bool
+    fires: list[Fire]
 
 
 def schedule_view(

@@ -1,4 +1,4 @@
-"""The plugin's routes (CONTRACT §3): public webhooks, per-run webhook registrations and
+"""The plugin's routes: public webhooks, per-run webhook registrations and
 receivers, and the answers runs post for held requests."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -20,14 +21,22 @@ from highway_triggers.plugin import (
     HTTPError,
     accepted,
     admin,
+    operation,
     read_object,
     utcnow,
 )
-from highway_triggers_webhook.held import HeldRequests
+from highway_triggers_webhook.held import REQUEST_ID, HeldRequests
 from highway_triggers_webhook.options import Answer, WebhookOptions
-from highway_triggers_webhook.registrations import RegistrationRequest, RegistrationStore
+from highway_triggers_webhook.registrations import (
+    WEBHOOK_ID,
+    RegistrationRequest,
+    RegistrationStore,
+    WebhookRegistration,
+)
 from highway_triggers_webhook.trigger import (
     METHODS,
+    PATH_MAX_LENGTH,
+    PATH_PATTERN,
     PATH_RULE,
     SUBTYPE,
     WebhookConfig,
@@ -40,6 +49,11 @@ RUN_SUBTYPE = "WEBHOOK_RUN"
 Deliver = Callable[[dict[str, Any]], Awaitable[RouteResult]]
 MAX_DELIVERY_ID = 200
 """Longer delivery ids are keyed by their SHA-256: database indexes hold keys of ~2.7 KB."""
+
+
+class Answered(BaseModel):
+    status: str
+    request_id: str
 
 
 class WebhookApi:
@@ -58,6 +72,14 @@ class WebhookApi:
             Route("/api/v1/webhook-responses/{request_id}", admin(self.respond), methods=["POST"]),
         ]
 
+    @operation(
+        body={},
+        body_media_type="*/*",
+        path={"path": {"type": "string", "maxLength": PATH_MAX_LENGTH, "pattern": PATH_PATTERN}},
+        responses={"default": {}},
+        media_type="*/*",
+        errors=(400, 401, 404, 405, 413),
+    )
     async def public_webhook(self, request: Request) -> Response:
         """Start the workflow of the WEBHOOK trigger deployed at this path.
 
@@ -89,6 +111,11 @@ class WebhookApi:
 
         return await self._deliver({**admitted.data, "webhook_path": path}, config, start)
 
+    @operation(
+        body=RegistrationRequest,
+        responses={200: WebhookRegistration, 201: WebhookRegistration},
+        errors=(404, 409),
+    )
     async def register(self, request: Request) -> Response:
         """Register a per-run webhook for a suspended run; ``{"webhook_id", "url", …}``.
 
@@ -100,6 +127,14 @@ class WebhookApi:
         )
         return JSONResponse(view, status_code=201 if created else 200)
 
+    @operation(
+        body={},
+        body_media_type="*/*",
+        path={"webhook_id": WEBHOOK_ID},
+        responses={"default": {}},
+        media_type="*/*",
+        errors=(400, 401, 404, 410, 413),
+    )
     async def run_webhook(self, request: Request) -> Response:
         """Resume the run this per-run webhook was registered for, once its checks pass.
 
@@ -134,6 +169,12 @@ class WebhookApi:
         data = {**admitted.data, "webhook_id": webhook_id}
         return await self._deliver(data, registration.options, resume)
 
+    @operation(
+        body=Answer,
+        path={"request_id": REQUEST_ID},
+        responses={200: Answered},
+        errors=(404, 409, 410),
+    )
     async def respond(self, request: Request) -> Response:
         """Answer a held webhook request (``response: wait``): ``{"status", "headers", "body"}``.
 

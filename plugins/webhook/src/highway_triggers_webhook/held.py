@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,12 @@ from highway_triggers_webhook.tables import HELD
 log = logging.getLogger(__name__)
 CHANNEL = "highway_webhook_answers"
 KEEP_ANSWERED = timedelta(hours=1)
+REQUEST_ID = {
+    "type": "string",
+    "pattern": "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+}
+"""A held request's id (a UUID, as its run received it)."""
+_REQUEST_ID = re.compile(REQUEST_ID["pattern"])
 
 
 class HeldRequests:
@@ -62,6 +69,8 @@ class HeldRequests:
 
     async def answer(self, request_id: str, answer: Answer) -> None:
         """Record a run's answer; 404 unknown, 409 answered already, 410 no longer held."""
+        if _REQUEST_ID.fullmatch(request_id) is None:  # no request was held under that id
+            raise _not_found(request_id)
         await self._db.write(self._record, request_id, answer)
         self._kick.set()
 
@@ -128,7 +137,7 @@ class HeldRequests:
                 select(HELD.c.answered_at).where(HELD.c.request_id == request_id)
             ).first()
         if row is None:
-            raise HTTPError(404, "REQUEST_NOT_FOUND", f"no webhook request {request_id!r} is held")
+            raise _not_found(request_id)
         if row.answered_at is not None:
             raise HTTPError(
                 409, "ALREADY_ANSWERED", f"webhook request {request_id!r} was answered already"
@@ -136,3 +145,7 @@ class HeldRequests:
         raise HTTPError(
             410, "REQUEST_NOT_HELD", f"webhook request {request_id!r} was answered 202 on timeout"
         )
+
+
+def _not_found(request_id: str) -> HTTPError:
+    return HTTPError(404, "REQUEST_NOT_FOUND", f"no webhook request {request_id!r} is held")

@@ -112,7 +112,7 @@ class WebhookOptions(BaseModel):
         Annotated[Literal["accepted", "wait"], Tag("mode")] | Annotated[Answer, Tag("static")],
         Discriminator(_response_kind),
     ] = "accepted"
-    """``accepted`` (202 and the contract's body), a static answer, or ``wait``: hold the
+    """``accepted`` (202 and the accepted body), a static answer, or ``wait``: hold the
     request until the run answers it, at most ``response_timeout_seconds``, else 202."""
     response_timeout_seconds: float = Field(default=10, gt=0, le=300)
     """How long ``wait`` holds a request before answering 202."""

@@ -12,13 +12,14 @@ registrations may refer to it by id.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 from sqlalchemy import Connection, delete, insert, select, update
 
 from highway_triggers.plugin import (
@@ -42,6 +43,9 @@ OWNER = "highway-triggers-webhook"
 """The owner of the plugin's waits (its distribution name): only its routes resume them."""
 EVENT_NAME = "webhook"
 CACHE_SIZE = 4096
+WEBHOOK_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}
+"""A per-run webhook's id (URL-safe base64)."""
+_WEBHOOK_ID = re.compile(WEBHOOK_ID["pattern"])
 Text = Annotated[str, StringConstraints(min_length=1, max_length=512), Printable]
 
 
@@ -52,7 +56,7 @@ class RegistrationRequest(RequestBody, WebhookOptions):
     workflow_run_id: Text
     workflow_id: Identifier | None = None
     signature: Auth | None = None
-    """How callers sign (CONTRACT §3 table); default ``none``. Or ``signature_id``."""
+    """How callers sign (the README lists them); default ``none``. Or ``signature_id``."""
     signature_id: Text | None = None
     expires_at: Annotated[AwareDatetime | None, Field(strict=False)] = None
     multi_use: bool = False
@@ -70,6 +74,18 @@ class RegistrationRequest(RequestBody, WebhookOptions):
         return WebhookOptions.model_validate(
             self.model_dump(include=set(WebhookOptions.model_fields))
         )
+
+
+class WebhookRegistration(BaseModel):
+    """A registered per-run webhook as the API shows it (for ``/openapi.json``): callers
+    post to ``url``."""
+
+    webhook_id: str
+    url: str
+    signature_id: str
+    wait_id: str | None
+    expires_at: str | None
+    multi_use: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +185,8 @@ class RegistrationStore:
 
     async def find(self, webhook_id: str) -> Registration | None:
         """The registration, or ``None``; kept in memory, as registrations never change."""
+        if _WEBHOOK_ID.fullmatch(webhook_id) is None:
+            return None
         if (found := self._cache.get(webhook_id)) is None:
             found = await self._db.call(self._load, webhook_id)
             if found is not None:

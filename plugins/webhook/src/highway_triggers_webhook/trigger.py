@@ -20,7 +20,8 @@ PATH_RULE = (
     f"at most {PATH_MAX_LENGTH} characters: segments of ASCII letters, digits and ._~- "
     "joined by /, none of them . or .."
 )
-_SEGMENTS = re.compile(r"[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*")
+PATH_PATTERN = r"^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$"
+_SEGMENTS = re.compile(PATH_PATTERN)
 
 
 def is_webhook_path(path: str) -> bool:

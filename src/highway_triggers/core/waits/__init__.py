@@ -9,8 +9,10 @@ token, arrives — every part of them in one place.
 """
 
 from highway_triggers.core.waits.service import (
+    STATUSES,
     TEXT_MAX_LENGTH,
     TOKEN_MAX_LENGTH,
+    TOKEN_PATTERN,
     WaitRequest,
     WaitService,
     is_token,
@@ -18,8 +20,10 @@ from highway_triggers.core.waits.service import (
 )
 
 __all__ = [
+    "STATUSES",
     "TEXT_MAX_LENGTH",
     "TOKEN_MAX_LENGTH",
+    "TOKEN_PATTERN",
     "WaitRequest",
     "WaitService",
     "is_token",

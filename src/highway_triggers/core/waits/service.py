@@ -14,11 +14,12 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.ids import new_id
+from highway_triggers.core.metrics import Metrics
 from highway_triggers.core.validation import Identifier, JsonSchema, Printable, RequestBody
 from highway_triggers.core.waits.early import resume_with_kept
 from highway_triggers.db.columns import utcnow
@@ -64,6 +65,23 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+STATUSES = ("open", "consumed", "expired", "cancelled")
+
+
+def _has_status(status: str, now: datetime) -> ColumnElement[bool]:
+    """The SQL condition of :func:`status_of` being ``status``."""
+    closed, expires = WAITS.c.consumed_at.is_not(None), WAITS.c.expires_at
+    past = and_(expires.is_not(None), expires <= now)
+    if status == "open":
+        return and_(~closed, ~past)
+    if status == "expired":
+        return or_(and_(~closed, past), WAITS.c.closed_reason == "expired")
+    if status == "consumed":
+        reason = WAITS.c.closed_reason
+        return and_(closed, or_(reason.is_(None), reason == "consumed"))
+    return WAITS.c.closed_reason == status
+
+
 def status_of(row: Any, now: datetime) -> str:
     """``open``, ``consumed``, ``expired`` (closed or about to be) or ``cancelled``."""
     if row.consumed_at is not None:
@@ -76,9 +94,10 @@ def status_of(row: Any, now: datetime) -> str:
 class WaitService:
     """Registers, reads and cancels waits."""
 
-    def __init__(self, db: Database, base_url: str) -> None:
+    def __init__(self, db: Database, base_url: str, metrics: Metrics) -> None:
         self._db = db
         self._base_url = base_url
+        self._metrics = metrics
 
     def register(self, request: WaitRequest) -> tuple[dict[str, Any], bool]:
         """The new wait and ``True``; or, for a known idempotency key, the first wait and ``False``.
@@ -89,7 +108,9 @@ class WaitService:
         for _ in range(2):
             try:
                 with self._db.engine.begin() as conn:
-                    return self._insert(conn, request, None)
+                    view, created, resumed = self._insert(conn, request, None)
+                self._metrics.written(resumed)
+                return view, created
             except IntegrityError:
                 with self._db.engine.connect() as conn:
                     if request.idempotency_key and (first := self._by_key(conn, request)):
@@ -112,7 +133,8 @@ class WaitService:
         """
         try:
             with conn.begin_nested():
-                return self._insert(conn, request, owner)
+                view, created, _ = self._insert(conn, request, owner)  # resumes none
+                return view, created
         except IntegrityError:
             if request.idempotency_key and (first := self._by_key(conn, request)):
                 return first, False
@@ -125,6 +147,29 @@ class WaitService:
         with self._db.engine.connect() as conn:
             row = conn.execute(select(WAITS).where(WAITS.c.id == wait_id)).first()
         return None if row is None else self.view(row)
+
+    def page(
+        self,
+        *,
+        before: str | None,
+        limit: int,
+        tenant_id: str | None = None,
+        workflow_run_id: str | None = None,
+        status: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Up to ``limit`` waits, newest first, older than ``before`` if given; only those
+        of ``tenant_id``, ``workflow_run_id`` and :data:`STATUSES` ``status`` if given."""
+        query = select(WAITS).order_by(WAITS.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(WAITS.c.id < before)
+        if tenant_id is not None:
+            query = query.where(WAITS.c.tenant_id == tenant_id)
+        if workflow_run_id is not None:
+            query = query.where(WAITS.c.workflow_run_id == workflow_run_id)
+        if status is not None:
+            query = query.where(_has_status(status, utcnow()))
+        with self._db.engine.connect() as conn:
+            return [self.view(row) for row in conn.execute(query)]
 
     def cancel(self, wait_id: str) -> dict[str, Any] | None:
         """Close an open wait without resuming its run; a closed one is left as it is."""
@@ -163,7 +208,8 @@ class WaitService:
 
     def _insert(
         self, conn: Connection, request: WaitRequest, owner: str | None
-    ) -> tuple[dict[str, Any], bool]:
+    ) -> tuple[dict[str, Any], bool, int]:
+        """The wait's view, whether it is new, and how many kept events it resumed."""
         now = utcnow()
         timeout = request.timeout_seconds
         values = {
@@ -184,16 +230,17 @@ class WaitService:
             "created_at": now,
         }
         if request.idempotency_key and (first := self._by_key(conn, request)):
-            return first, False
+            return first, False, 0
         if request.token is not None:
             self._claim_token(conn, request)
         conn.execute(insert(WAITS).values(**values))
         kept = owner is None and request.correlation_key is not None
-        if kept and resume_with_kept(conn, values, now) and not request.multi_use:
+        resumed = resume_with_kept(conn, values, now) if kept else 0
+        if resumed and not request.multi_use:
             closed: dict[str, Any] = {"consumed_at": now, "closed_reason": "consumed"}
             conn.execute(update(WAITS).where(WAITS.c.id == values["id"]).values(**closed))
             values.update(closed)
-        return self.view(SimpleNamespace(**values)), True
+        return self.view(SimpleNamespace(**values)), True, resumed
 
     def _claim_token(self, conn: Connection, request: WaitRequest) -> None:
         """Hooks carry no tenant: refuse a token that another tenant's open wait holds."""

@@ -24,6 +24,7 @@ from highway_triggers.db.tables import WAITS
 
 if TYPE_CHECKING:
     from highway_triggers.core.dispatcher import Dispatcher
+    from highway_triggers.core.metrics import Metrics
     from highway_triggers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,12 @@ BATCH = 256
 class WaitTimeouts:
     """A periodic task that closes expired waits and hands their resumes to the dispatcher."""
 
-    def __init__(self, db: Database, dispatcher: Dispatcher, settings: Settings) -> None:
+    def __init__(
+        self, db: Database, dispatcher: Dispatcher, settings: Settings, metrics: Metrics
+    ) -> None:
         self._db = db
         self._dispatcher = dispatcher
+        self._metrics = metrics
         self._interval = settings.wait_timeout_poll_seconds
         self._lease = timedelta(seconds=settings.dispatch_lease_seconds)
         self._task: asyncio.Task[None] | None = None
@@ -59,6 +63,7 @@ class WaitTimeouts:
                 log.exception("closing expired waits failed; will retry")
                 jobs = []
             if jobs:
+                self._metrics.written(len(jobs))
                 self._dispatcher.accept(jobs)
             if len(jobs) < BATCH:
                 await asyncio.sleep(self._interval)

@@ -1,4 +1,4 @@
-"""The core's tables (DESIGN §2).
+"""The core's tables.
 
 Revision ID: 0001_core
 Revises: -
