@@ -13,6 +13,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from highway_triggers.api import (
+    deliveries,
     deployments,
     dispatches,
     events,
@@ -45,6 +46,7 @@ OTHER_ROUTES = (
     deployments.routes,
     triggers.routes,
     dispatches.routes,
+    deliveries.routes,
     tenants.routes,
     templates.routes,
     waits.routes,

@@ -16,6 +16,7 @@ from highway_triggers.core.auth import Authenticator
 from highway_triggers.core.changes import ChangeFeed
 from highway_triggers.core.context import GatewayContext, PluginWaits, TriggerLookup
 from highway_triggers.core.deployment import Deployments, DeploymentService
+from highway_triggers.core.delivery_log import delete_before
 from highway_triggers.core.dispatcher import Dispatcher
 from highway_triggers.core.dispatches import delete_finished
 from highway_triggers.core.engine import EngineAdapter
@@ -240,8 +241,8 @@ class Gateway:
                 log.exception("pruning old deliveries failed")
 
     async def prune(self) -> int:
-        """Forget dedup rows past the retention period, kept events past the lookback and
-        finished dispatches past theirs; returns how many rows went.
+        """Forget dedup and delivery log rows past the retention period, kept events past
+        the lookback and finished dispatches past theirs; returns how many rows went.
 
         A chunk of :data:`PRUNE_CHUNK` rows per transaction, with the loop let run in
         between: on SQLite the writer runs on the event loop, and one transaction for an
@@ -264,8 +265,9 @@ class Gateway:
             await asyncio.sleep(0)
 
     def _delete_old_rows(self, cutoff: Any, dispatches: dict[str, Any], limit: int) -> int:
-        """At most ``limit`` old deliveries, ``limit`` expired kept events, ``limit``
-        finished dispatches of each status and the used links past their expiry."""
+        """At most ``limit`` old deliveries, ``limit`` old delivery log rows, ``limit``
+        expired kept events, ``limit`` finished dispatches of each status and the used
+        links past their expiry."""
         old_deliveries = (
             select(DELIVERIES.c.source, DELIVERIES.c.delivery_id)
             .where(DELIVERIES.c.received_at < cutoff)
@@ -275,7 +277,8 @@ class Gateway:
         now = utcnow()
         with self.db.engine.begin() as conn:
             deliveries = conn.execute(delete(DELIVERIES).where(key.in_(old_deliveries))).rowcount
+            logged = delete_before(conn, cutoff, limit)
             events = early.delete_expired(conn, now, limit)
             links = self.links.prune_in(conn, now)
             finished = delete_finished(conn, dispatches, limit)
-        return int(deliveries) + events + links + finished
+        return int(deliveries) + logged + events + links + finished

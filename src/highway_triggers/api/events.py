@@ -13,6 +13,7 @@ from highway_triggers.core.auth import bearer_token
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import accepted, gateway_of, read_object
 from highway_triggers.core.openapi import Accepted, operation
+from highway_triggers.core.router import EVENT_SUBTYPE
 from highway_triggers.core.validation import idempotency_key, is_text, path_identifier
 from highway_triggers.core.waits import TEXT_MAX_LENGTH
 
@@ -36,11 +37,15 @@ async def inject_event(request: Request) -> Response:
     gateway = gateway_of(request)
     tenant_id = path_identifier(request, "tenant_id")
     key = idempotency_key(request)
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        raise HTTPError(401, "UNAUTHORIZED", "a tenant JWT or an admin token is required")
-    await gateway.auth.may_send_events(token, tenant_id)
-    gateway.event_limits.check(tenant_id, *await gateway.auth.tenant_limits(tenant_id))
+    try:
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            raise HTTPError(401, "UNAUTHORIZED", "a tenant JWT or an admin token is required")
+        await gateway.auth.may_send_events(token, tenant_id)
+        gateway.event_limits.check(tenant_id, *await gateway.auth.tenant_limits(tenant_id))
+    except HTTPError as refused:  # in the delivery log, as a refusal at the door
+        gateway.router.refused(EVENT_SUBTYPE, refused, tenant_id=tenant_id)
+        raise
     body = await read_object(request)
     event_name, correlation_key = body.get("event_name"), body.get("correlation_key")
     payload = body.get("payload", {})

@@ -247,3 +247,38 @@ class Waits(BaseModel):
     count: int
     next_cursor: str | None
     """The next (older) page's ``cursor``; ``null`` on the last page."""
+
+
+class DeliveryTarget(BaseModel):
+    """A trigger started (``matched``) or that declined the event (its filter said no, or
+    its guard refused the request), or a wait resumed."""
+
+    matched: bool
+    trigger_id: str | None = None
+    wait_id: str | None = None
+    workflow_id: str | None = None
+    workflow_run_id: str | None = None
+
+
+class Delivery(BaseModel):
+    """What became of one event: ``delivered`` (``started`` and ``resumed`` runs),
+    ``duplicate`` (of ``duplicate_of``), ``filtered``, ``held`` or ``refused``, and why."""
+
+    event_id: str
+    received_at: str
+    source: str
+    delivery_id: str | None
+    tenant_id: str | None
+    outcome: Literal["delivered", "duplicate", "filtered", "held", "refused"]
+    started: int = Field(ge=0)
+    resumed: int = Field(ge=0)
+    duplicate_of: str | None
+    reason: str | None
+    targets: list[DeliveryTarget]
+
+
+class Deliveries(BaseModel):
+    deliveries: list[Delivery]
+    count: int
+    next_cursor: str | None
+    """The next (older) page's ``cursor``; ``null`` on the last page."""

@@ -1,6 +1,7 @@
 """The checks an ingress request passes before anything is written, in this order: the
 sender's address (behind trusted proxies) against the allow-list, the body's size, the
-signature or credentials. What passes is captured as trigger data.
+signature or credentials. What passes is captured as trigger data; what does not is
+written to the delivery log as ``refused``.
 
 :func:`admit_first` verifies before routing, when the trigger a request is for is known only
 once one of several triggers' secrets has verified it.
@@ -20,8 +21,11 @@ from highway_triggers.core.capture import capture_request
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import payload_too_large, read_body
 from highway_triggers.core.ipfilter import Networks, check_allowed, client_address
+from highway_triggers.core.trigger import BaseTrigger
 
 T = TypeVar("T")
+UNKNOWN_SOURCE = "UNKNOWN"
+"""The delivery log's ``source`` of a refusal when neither a trigger nor a source is named."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,11 +67,19 @@ class IngressGuard:
             redact=auth.redacted_headers,
         )
 
-    async def admit(self, request: Request, trusted: Networks) -> Admitted:
+    async def admit(
+        self,
+        request: Request,
+        trusted: Networks,
+        *,
+        trigger: BaseTrigger | None = None,
+        source: str | None = None,
+    ) -> Admitted:
         """The admitted request; else 401 ``IP_NOT_ALLOWED``, 413 ``PAYLOAD_TOO_LARGE`` or
         the signature's 401, checked in that order. ``trusted``: the proxies whose
-        ``X-Forwarded-For`` is believed."""
-        _, admitted = await admit_first(request, trusted, [(None, self)])
+        ``X-Forwarded-For`` is believed. A refusal is logged under ``source`` (default:
+        the subtype of ``trigger``, the trigger the request is for), naming ``trigger``."""
+        _, admitted = await admit_first(request, trusted, [(trigger, self)], source=source)
         return admitted
 
     def _verify_body(self, request: Request, body: bytes, now: float) -> None:
@@ -78,13 +90,19 @@ class IngressGuard:
 
 
 async def admit_first(
-    request: Request, trusted: Networks, candidates: Sequence[tuple[T, IngressGuard]]
+    request: Request,
+    trusted: Networks,
+    candidates: Sequence[tuple[T, IngressGuard]],
+    *,
+    source: str | None = None,
 ) -> tuple[T, Admitted]:
     """The first candidate whose guard admits the request, and what it admitted.
 
     The body is read once, when a candidate's allow-list first lets the sender through;
     each candidate then checks address, size and signature as :meth:`IngressGuard.admit`
-    does. When none admits the request, the first candidate's error is raised.
+    does. When none admits the request, the first candidate's error is raised, and the
+    refusal logged under ``source`` (default: the subtype of the first candidate that is
+    a trigger), naming the candidates that are triggers.
     """
     if not candidates:
         raise ValueError("admit_first needs at least one candidate")
@@ -109,4 +127,22 @@ async def admit_first(
         data = capture_request(request, body, client_ip, guard.redact)
         return value, Admitted(body=body, client_ip=client_ip, data=data)
     assert first_error is not None
+    triggers = [value for value, _ in candidates if isinstance(value, BaseTrigger)]
+    _log_refusal(request, first_error, source, triggers)
     raise first_error
+
+
+def _log_refusal(
+    request: Request, error: HTTPError, source: str | None, triggers: Sequence[BaseTrigger]
+) -> None:
+    """Log the refusal in the gateway serving ``request``, if it is served by one."""
+    context = getattr(getattr(request.scope.get("app"), "state", None), "gateway", None)
+    if context is None:
+        return
+    first = triggers[0] if triggers else None
+    context.router.refused(
+        source or (first.subtype if first else UNKNOWN_SOURCE),
+        error,
+        tenant_id=first.tenant_id if first else None,
+        triggers=triggers,
+    )

@@ -1,12 +1,12 @@
 """The ingress transaction: each event's dedup row, claim, wait claims (phase 0), kept
-early event and dispatch rows, group-committed.
+early event, dispatch rows and delivery log row, group-committed.
 
 Requests hand an :class:`Intake` to one writer task and await its future. The writer
 takes everything queued, writes it in one transaction, commits, then resolves each
 future: nothing is answered before it is durable. New dispatch rows are written already
 leased to this replica and handed to its dispatcher in memory; the dispatcher's outcomes
-come back through the writer and are committed with the next batch. One transaction per
-cycle carries it all.
+come back through the writer and are committed with the next batch, as are the log rows
+of requests refused at the door. One transaction per cycle carries it all.
 """
 
 from __future__ import annotations
@@ -23,9 +23,20 @@ from typing import Any
 from sqlalchemy import Connection
 
 from highway_triggers.core.correlation import about_event
+from highway_triggers.core.delivery_log import (
+    DELIVERED,
+    DUPLICATE,
+    FILTERED,
+    HELD,
+    REFUSED,
+    DeliveryLogSQL,
+    Miss,
+    reason_text,
+)
 from highway_triggers.core.dispatches import DispatchJob, DispatchSQL, start_job
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import RouteResult
+from highway_triggers.core.ids import new_uuid
 from highway_triggers.core.tracing import Tracing
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.core.waits import early
@@ -38,6 +49,9 @@ log = logging.getLogger(__name__)
 
 GATHER_PASSES = 2
 """Event-loop passes the writer yields before it cuts a batch (see ``_gather``)."""
+MAX_NOTED = 1_000
+"""Log rows of refused requests waiting for a commit; past it more are dropped (counted),
+so that a flood of forged requests holds no memory and grows the log no faster."""
 Claim = Callable[[Connection], bool]
 """A plugin's statement run in the ingress transaction before the event's rows (advance a
 cursor, insert a unique slot row); ``False`` refuses the event and nothing is written."""
@@ -88,6 +102,8 @@ class Intake:
     future: asyncio.Future[RouteResult] = field(default=None)  # type: ignore[arg-type]  # set by submit
     traceparent: str | None = None
     """The route span's (tracing on): kept with this event's dispatch rows."""
+    explain: Callable[[], Miss] | None = None
+    """Why nothing took the event, for its log row: called only when nothing did."""
 
 
 class IngressWriter:
@@ -105,15 +121,18 @@ class IngressWriter:
     ) -> None:
         self._dispatches = DispatchSQL(db.dialect)
         self._dedup_sql = DedupSQL(db.dialect)
+        self._log = DeliveryLogSQL(db.dialect)
         self._waits = WaitClaims(db.dialect)
         self._db = db
         self._max_batch = max_batch
         self._lease = timedelta(seconds=lease_seconds)
         self._lookback = timedelta(seconds=lookback_seconds)
+        self._kept = f"kept {lookback_seconds:g} s for a wait registered late"
         self._on_commit = on_commit
         self._tracing = tracing
         self._pending: deque[Intake] = deque()
         self._outcomes: list[tuple[Any, ...]] = []
+        self._noted: deque[tuple[Any, ...]] = deque()
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -151,9 +170,31 @@ class IngressWriter:
         self._outcomes.extend(outcomes)
         self._wakeup.set()
 
+    def note(
+        self,
+        source: str,
+        outcome: str,
+        reason: str,
+        *,
+        tenant_id: str | None = None,
+        targets: str | None = None,
+    ) -> bool:
+        """Queue the log row of a request that never reached routing (refused at the door,
+        no trigger for its path) for the next commit; ``False`` when it was dropped, as
+        :data:`MAX_NOTED` rows wait already (the writer never holds more)."""
+        if len(self._noted) >= MAX_NOTED or self._closing or self._loop is None:
+            return False
+        row = (
+            new_uuid(), self._log.timestamp(utcnow()), source, None, tenant_id, outcome, 0, 0,
+            None, reason_text(reason), targets,
+        )  # fmt: skip
+        self._noted.append(row)
+        self._wakeup.set()
+        return True
+
     async def _run(self) -> None:
         while True:
-            if not self._pending and not self._outcomes:
+            if not self._pending and not self._outcomes and not self._noted:
                 if self._closing:
                     return
                 self._wakeup.clear()
@@ -222,17 +263,24 @@ class IngressWriter:
         cursor = conn.connection.cursor()
         now = utcnow()
         stamp, lease = sql.timestamp(now), sql.timestamp(now + self._lease)
+        log = self._log
         if outcomes:
             cursor.executemany(sql.record_outcome, outcomes)
-        fresh = self._dedup(cursor, batch, stamp)
+        # the noted rows are taken here: if this transaction fails they are dropped, as
+        # rows past MAX_NOTED are, and the batch's events are written one by one
+        logged = [self._noted.popleft() for _ in range(len(self._noted))]
+        duplicates = self._dedup(cursor, batch, stamp)
         results: list[RouteResult | BaseException] = []
         jobs: list[DispatchJob] = []
         unmatched: list[tuple[str, str]] = []
         for intake in batch:
-            if intake.dedup_key is not None and intake.event_id not in fresh:
-                results.append(RouteResult(intake.event_id, duplicate=True))
+            if intake.dedup_key is not None and intake.event_id in duplicates:
+                original = duplicates[intake.event_id]
+                results.append(RouteResult(original or intake.event_id, duplicate=True))
+                logged.append(_row(intake, stamp, DUPLICATE, duplicate_of=original))
                 continue
             if intake.claim is not None and not _claimed(conn, intake.claim):
+                # not logged: the occurrence is another's (a replica took the cron slot)
                 results.append(RouteResult(intake.event_id, refused=True))
                 if intake.dedup_key is not None:
                     unmatched.append((intake.subtype, intake.dedup_key))
@@ -241,6 +289,8 @@ class IngressWriter:
                 resumes = self._resumes(cursor, intake, stamp)
             except HTTPError as rejected:  # the payload fails a wait's schema: nothing happens
                 results.append(rejected)
+                reason = reason_text(f"{rejected.code}: {rejected.message}")
+                logged.append(_row(intake, stamp, REFUSED, reason=reason))
                 if intake.dedup_key is not None:
                     unmatched.append((intake.subtype, intake.dedup_key))
                 continue
@@ -276,6 +326,14 @@ class IngressWriter:
                 for job in new_jobs:
                     job.traceparent = intake.traceparent
             jobs.extend(new_jobs)
+            if new_jobs:
+                started, resumed = len(starts), len(resumes)
+                kept, targets = self._kept if held else None, log.delivered(new_jobs)
+                logged.append(_row(intake, stamp, DELIVERED, started, resumed, None, kept, targets))
+            else:
+                why, declined = intake.explain() if intake.explain else ("nothing took it", None)
+                outcome, why = (HELD, f"{why}; {self._kept}") if held else (FILTERED, why)
+                logged.append(_row(intake, stamp, outcome, reason=why, targets=declined))
             results.append(
                 RouteResult(
                     intake.event_id,
@@ -289,6 +347,8 @@ class IngressWriter:
             cursor.executemany(sql.insert, [sql.insert_params(j, stamp, lease) for j in jobs])
         if unmatched:
             cursor.executemany(self._dedup_sql.forget, unmatched)
+        if logged:
+            cursor.executemany(log.insert, logged)
         return results, jobs
 
     def _may_hold(self, intake: Intake) -> bool:
@@ -301,18 +361,21 @@ class IngressWriter:
             and intake.wait_owner is None
         )
 
-    def _dedup(self, cursor: Any, batch: list[Intake], stamp: Any) -> set[str]:
-        """Insert the dedup rows; the event ids whose row is new.
+    def _dedup(self, cursor: Any, batch: list[Intake], stamp: Any) -> dict[str, str | None]:
+        """Insert the dedup rows; the duplicates' event ids, each with the event id of its
+        original (``None``: its row went meanwhile).
 
         Inserting is cheap and a conflict is rare, so the rows are inserted blindly and
         only a batch that inserted fewer rows than it had is looked at row by row.
         """
         first_by_key: dict[tuple[str, str], Intake] = {}
+        keyed = 0
         for intake in batch:
             if intake.dedup_key is not None:
+                keyed += 1
                 first_by_key.setdefault((intake.subtype, intake.dedup_key), intake)
         if not first_by_key:
-            return set()
+            return {}
         # in key order: two replicas' batches that share keys lock them in the same order
         # (PostgreSQL would otherwise find a deadlock between them, e.g. cron slots)
         rows = [
@@ -322,18 +385,35 @@ class IngressWriter:
         sql = self._dedup_sql
         cursor.executemany(sql.insert, rows)
         if cursor.rowcount == len(rows):
-            return {intake.event_id for intake in first_by_key.values()}
-        fresh = set()
-        for (source, delivery_id), intake in first_by_key.items():
-            owner = cursor.execute(sql.owner, (source, delivery_id)).fetchone()
-            if owner is not None and owner[0] == intake.event_id:
-                fresh.add(intake.event_id)
-            elif intake.dedup_window is not None:  # a delivery older than its window is new
-                older_than = sql.timestamp(utcnow() - timedelta(seconds=intake.dedup_window))
-                renew = (intake.event_id, stamp, source, delivery_id, older_than)
-                if cursor.execute(sql.renew, renew).rowcount == 1:
-                    fresh.add(intake.event_id)
-        return fresh
+            if keyed == len(rows):
+                return {}
+            owners: dict[tuple[str, str], str | None] = {
+                key: intake.event_id for key, intake in first_by_key.items()
+            }
+        else:
+            owners = {
+                key: self._owner(cursor, key, intake, stamp) for key, intake in first_by_key.items()
+            }
+        return {
+            intake.event_id: owner
+            for intake in batch
+            if intake.dedup_key is not None
+            and (owner := owners[(intake.subtype, intake.dedup_key)]) != intake.event_id
+        }
+
+    def _owner(self, cursor: Any, key: tuple[str, str], intake: Intake, stamp: Any) -> str | None:
+        """The event id that holds ``key`` once ``intake`` tried to take it: its own when
+        it did (a delivery older than its window is new again), else the original's."""
+        sql = self._dedup_sql
+        owner = cursor.execute(sql.owner, key).fetchone()
+        if owner is not None and owner[0] == intake.event_id:
+            return intake.event_id
+        if intake.dedup_window is not None:
+            older_than = sql.timestamp(utcnow() - timedelta(seconds=intake.dedup_window))
+            renew = (intake.event_id, stamp, *key, older_than)
+            if cursor.execute(sql.renew, renew).rowcount == 1:
+                return intake.event_id
+        return None if owner is None else str(owner[0])
 
     def _resumes(self, cursor: Any, intake: Intake, stamp: Any) -> list[DispatchJob]:
         """Phase 0: claim the open waits this event's correlation keys name."""
@@ -351,6 +431,23 @@ class IngressWriter:
             event_id=intake.event_id,
             payload=intake.payload,
         )
+
+
+def _row(
+    intake: Intake,
+    stamp: Any,
+    outcome: str,
+    started: int = 0,
+    resumed: int = 0,
+    duplicate_of: str | None = None,
+    reason: str | None = None,
+    targets: str | None = None,
+) -> tuple[Any, ...]:
+    """An intake's log row (``DeliveryLogSQL.insert`` parameters)."""
+    return (
+        intake.event_id, stamp, intake.subtype, intake.dedup_key, intake.tenant_id, outcome,
+        started, resumed, duplicate_of, reason, targets,
+    )  # fmt: skip
 
 
 def _claimed(conn: Connection, claim: Claim) -> bool:

@@ -30,6 +30,7 @@ class Metrics:
         """Per subtype: observations per bucket of ``LATENCY_BUCKETS``, then past the last."""
         self._latency_sum: dict[str, float] = {}
         self._dispatched: Counter[str] = Counter()
+        self._unlogged = 0
         self.registry.register(_CountsCollector(self))
 
     def routed(self, subtype: str, seconds: float, result: RouteResult) -> None:
@@ -54,6 +55,10 @@ class Metrics:
 
     def dispatched(self, status: str, count: int = 1) -> None:
         self._dispatched[status] += count
+
+    def unlogged(self) -> None:
+        """A refused request's delivery log row was dropped: too many were waiting."""
+        self._unlogged += 1
 
     def watch_gauges(
         self, name: str, doc: str, label: str, read: Callable[[], dict[str, int]]
@@ -109,3 +114,8 @@ class _CountsCollector(Collector):
         for status, count in sorted(m._dispatched.items()):
             dispatches.add_metric([status], count)
         yield dispatches
+        yield CounterMetricFamily(
+            "highway_deliveries_unlogged",
+            "Requests refused at the door whose delivery log row was dropped (too many waiting).",
+            value=m._unlogged,
+        )

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextvars import Token
+from functools import partial
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from highway_triggers.core.correlation import EVENT_ID, REQUEST_ID
+from highway_triggers.core.delivery_log import FILTERED, REFUSED, Miss, declined, explain_miss
+from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.event import Event, RouteResult
 from highway_triggers.core.index import TriggerIndex
 from highway_triggers.core.ids import new_uuid
@@ -74,11 +77,14 @@ class EventRouter:
         began = perf_counter()
         event_id = new_uuid()
         token = EVENT_ID.set(event_id)
+        if among is not None:
+            among = tuple(among)  # read again to explain a miss
+        starts = self.match(event, among)
         intake = Intake(
             event_id=event_id,
             subtype=event.subtype,
             payload=event.payload,
-            starts=self.match(event, among),
+            starts=starts,
             dedup_key=event.idempotency_key,
             dedup_window=event.dedup_window_seconds,
             tenant_id=event.tenant_id,
@@ -87,8 +93,41 @@ class EventRouter:
             event_name=event.event_name,
             wait_owner=wait_owner,
             claim=claim,
+            explain=None if starts else partial(self._explain, event, among, tokens_only),
         )
         return await self._submit(intake, began, token)
+
+    def refused(
+        self,
+        source: str,
+        error: HTTPError,
+        *,
+        tenant_id: str | None = None,
+        triggers: Sequence[BaseTrigger] = (),
+    ) -> None:
+        """Log a request refused before routing (``refused``, the error's code and message
+        as the reason), naming the ``triggers`` it was for."""
+        reason = f"{error.code}: {error.message}"
+        self._note(source, REFUSED, reason, tenant_id, declined(triggers))
+
+    def missed(self, source: str, reason: str, *, tenant_id: str | None = None) -> None:
+        """Log a request no trigger was found for before routing (``filtered``): a
+        webhook path where nothing is deployed."""
+        self._note(source, FILTERED, reason, tenant_id, None)
+
+    def _note(
+        self, source: str, outcome: str, reason: str, tenant_id: str | None, targets: str | None
+    ) -> None:
+        """Through the writer's bounded queue: a row it drops is counted."""
+        if not self._writer.note(source, outcome, reason, tenant_id=tenant_id, targets=targets):
+            self._metrics.unlogged()
+
+    def _explain(
+        self, event: Event, among: Iterable[BaseTrigger] | None, tokens_only: bool
+    ) -> Miss:
+        """Why nothing took ``event``: the candidates of phases 1 and 2, looked at again."""
+        pool = self._index.candidates(event.subtype, event.index_keys) if among is None else among
+        return explain_miss(event, pool, tokens_only)
 
     async def emit(
         self,

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, UniqueConstraint, text
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from highway_triggers.db.columns import ExactJSONType, JSONType, UtcDateTime, utcnow
@@ -129,6 +129,28 @@ class Delivery(SQLModel, table=True):
     delivery_id: str = Field(primary_key=True)
     event_id: str
     received_at: datetime = _ts(default_factory=utcnow, index=True)
+
+
+class DeliveryLogEntry(SQLModel, table=True):
+    """What became of one event that reached routing or was refused at the door (see
+    ``core/delivery_log.py``). Event ids grow with time: the primary key orders the rows,
+    pages them and finds a time range, so the table has no other index."""
+
+    __tablename__ = "delivery_log"
+
+    event_id: str = Field(primary_key=True)
+    received_at: datetime = _ts()
+    source: str
+    """The event's subtype: ``EVENT``, ``WEBHOOK``, ``MANUAL``, ``CRON``, ``HOOK`` …"""
+    delivery_id: str | None = None
+    tenant_id: str | None = None
+    outcome: str
+    started: int = 0
+    resumed: int = 0
+    duplicate_of: str | None = None
+    reason: str | None = None
+    targets: str | None = Field(default=None, sa_type=Text)
+    """JSON text: the triggers started and waits resumed, or the triggers that declined."""
 
 
 class Dispatch(SQLModel, table=True):

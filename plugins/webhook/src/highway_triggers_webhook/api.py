@@ -81,7 +81,8 @@ class WebhookApi:
         errors=(400, 401, 404, 405, 413),
     )
     async def public_webhook(self, request: Request) -> Response:
-        """Start the workflow of the WEBHOOK trigger deployed at this path.
+        """Start the workflow of the WEBHOOK trigger deployed at this path (a path where
+        none is, or a request its checks refuse, is in the delivery log all the same).
 
         The trigger's checks come first (405 with ``Allow``, 401 ``IP_NOT_ALLOWED``,
         413, 401 ``INVALID_SIGNATURE`` / ``TIMESTAMP_OUT_OF_RANGE`` /
@@ -93,6 +94,7 @@ class WebhookApi:
             raise HTTPError(400, "INVALID_PATH", f"path: {PATH_RULE}")
         found = self._context.triggers.candidates(SUBTYPE, (path,))
         if not found:
+            self._context.router.missed(SUBTYPE, f"no {SUBTYPE} trigger at path {path!r}")
             raise HTTPError(404, "WEBHOOK_NOT_FOUND", f"no webhook is deployed at {path!r}")
         trigger = cast(WebhookTrigger, found[0])
         config = cast(WebhookConfig, trigger.config)
@@ -101,7 +103,9 @@ class WebhookApi:
             raise HTTPError(
                 405, "METHOD_NOT_ALLOWED", f"this webhook takes {allow}", headers={"Allow": allow}
             )
-        admitted = await trigger.guard.admit(request, self._context.trusted_proxies)
+        admitted = await trigger.guard.admit(
+            request, self._context.trusted_proxies, trigger=trigger
+        )
         key = _dedup_key(request, admitted, config, config.auth, path)
 
         async def start(payload: dict[str, Any]) -> RouteResult:
@@ -147,7 +151,9 @@ class WebhookApi:
             raise HTTPError(404, "WEBHOOK_NOT_FOUND", f"no webhook {webhook_id!r}")
         if registration.expires_at is not None and registration.expires_at <= utcnow():
             raise HTTPError(410, "WEBHOOK_EXPIRED", f"webhook {webhook_id!r} has expired")
-        admitted = await registration.guard.admit(request, self._context.trusted_proxies)
+        admitted = await registration.guard.admit(
+            request, self._context.trusted_proxies, source=RUN_SUBTYPE
+        )
         key = _dedup_key(request, admitted, registration.options, registration.auth, webhook_id)
 
         async def resume(payload: dict[str, Any]) -> RouteResult:
