@@ -295,7 +295,8 @@ def gateway_run(
         "HIGHWAY_DATABASE_URL": database_url,
         "HIGHWAY_SECRET_KEY": SECRET_KEY,
         "HIGHWAY_PORT": str(port),
-        "HIGHWAY_LOG_LEVEL": "WARNING",
+        # WARNING unless set: INFO writes the access line of every request (to a file here)
+        "HIGHWAY_LOG_LEVEL": os.environ.get("HIGHWAY_LOG_LEVEL", "WARNING"),
     }
     command = [sys.executable, "-m", "highway_triggers.cli", "serve"]
     began = time.perf_counter()
@@ -345,7 +346,10 @@ def main() -> None:
     )
     synchronous = os.environ.get("HIGHWAY_SQLITE_SYNCHRONOUS", "FULL").upper()
     database = args.database if args.database == "postgresql" else f"sqlite ({synchronous})"
-    print(f"gateway: {args.workers} worker(s), {database}")
+    level = os.environ.get("HIGHWAY_LOG_LEVEL", "WARNING").upper()
+    off = os.environ.get("HIGHWAY_ACCESS_LOG", "true").lower() in ("0", "false", "no", "off")
+    access = "access log off" if off or level not in ("INFO", "DEBUG") else "access log on"
+    print(f"gateway: {args.workers} worker(s), {database}, {access}")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         bare_process, bare_url = start_bare(workdir)
