@@ -31,7 +31,8 @@ from highway_triggers.testing import (
     postgres_database,
     running_engine,
     running_gateway,
-    wait_until,
+    sent_while_down,
+    wait_accepted,
 )
 
 TENANT = "acme"
@@ -207,25 +208,10 @@ def send_all(fidelity: Fidelity) -> list[Sent]:
     ]
 
 
-def sent_while_down(fidelity: Fidelity, send: Callable[[], list[Sent]]) -> list[Sent]:
-    """What ``send`` sent while the engine was down, once each was attempted twice: the
-    second attempt, and every later one, is a retry claimed from the stored row."""
-    engine = fidelity.engine
-    with engine.down():
-        sent = send()
-        wait_until(lambda: all(len(s.calls(engine)) >= 2 for s in sent), timeout=30)
-    return sent
-
-
 def assert_arrived_exactly(engine: FakeEngine, sent: list[Sent]) -> None:
     """Every payload reached the engine and was accepted, and every attempt carried it
     exactly as sent."""
-
-    def accepted() -> bool:
-        taken = engine.accepted("execute") | engine.accepted("resume")
-        return all((calls := s.calls(engine)) and calls[-1].idempotency_key in taken for s in sent)
-
-    wait_until(accepted, timeout=30)
+    wait_accepted(engine, sent)
     changed = [
         (s.route, s.name)
         for s in sent
@@ -238,7 +224,7 @@ def assert_arrived_exactly(engine: FakeEngine, sent: list[Sent]) -> None:
 def test_every_awkward_payload_arrives_exactly_from_memory_and_from_the_stored_row(
     fidelity: Fidelity,
 ) -> None:
-    sent = sent_while_down(fidelity, lambda: send_all(fidelity))
+    sent = sent_while_down(fidelity.engine, lambda: send_all(fidelity))
     assert {s.route for s in sent} == set(SENDERS)
     assert_arrived_exactly(fidelity.engine, sent)
 
@@ -277,7 +263,7 @@ def test_any_accepted_json_arrives_exactly_from_the_stored_row(
             for route, payload, escaped in batch
         ]
 
-    assert_arrived_exactly(fidelity.engine, sent_while_down(fidelity, send))
+    assert_arrived_exactly(fidelity.engine, sent_while_down(fidelity.engine, send))
 
 
 def test_the_dispatch_list_shows_the_payload_as_delivered(fidelity: Fidelity) -> None:

@@ -105,7 +105,7 @@ def settle() -> None:
     time.sleep(0.4)
 
 
-# 1. the HTTP engine receives exactly one start, per the contract
+# 1. the HTTP engine receives exactly one start
 
 
 def test_manual_fire_starts_once_on_http_engine(

@@ -1,5 +1,5 @@
 """Hostile JSON at the door (core/json_body.py): every route that reads a JSON body refuses,
-with 400 and the contract's error body, JSON the gateway could not store or deliver as
+with 400 and the JSON error body, JSON the gateway could not store or deliver as
 sent — too deep, lone surrogates, NUL, integers past 64 bits, NaN and infinities, duplicate
 keys — and accepts the same bodies without the oddity, on SQLite and PostgreSQL."""
 

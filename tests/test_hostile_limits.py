@@ -1,5 +1,5 @@
 """Hostile input: oversized header blocks, slow clients, bad identifiers and delivery ids,
-admin bodies of the wrong type. Each answers a 4xx with the contract's error body
+admin bodies of the wrong type. Each answers a 4xx with the JSON error body
 naming the field, never a 500, a hang or a stored row.
 
 The socket tests run on a SQLite gateway only: they never reach the database.
@@ -185,7 +185,7 @@ def test_thousands_of_headers_are_refused(slow_gateway: RunningGateway) -> None:
     assert (status, body["code"]) == (431, "HEADERS_TOO_LARGE") and "100 headers" in body["message"]
 
 
-def test_what_the_parser_refuses_is_answered_with_the_contracts_body(
+def test_what_the_parser_refuses_is_answered_with_the_json_error_body(
     slow_gateway: RunningGateway,
 ) -> None:
     request = b"GET /health HTTP/1.1\r\nHost: x\r\nIdempotency-Key: a\x01b\r\n\r\n"

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from highway_triggers.core.tracing import Tracing, exporter_name, traces_url
+from highway_triggers.core.tracing import Tracing, TracingConfigError, exporter_name, traces_url
 from highway_triggers.gateway import Gateway
 from highway_triggers.settings import Settings
 from highway_triggers.testing import (
@@ -63,8 +63,10 @@ def traced_gateway(settings: Settings) -> Iterator[tuple[RunningGateway, InMemor
         yield running, exporter
 
 
-def http_engine_settings(database_url: str, tmp_path: Path, engine_url: str) -> Settings:
-    return gateway_settings(database_url, tmp_path, engine="http", engine_url=engine_url)
+@pytest.fixture
+def engine_settings(database_url: str, tmp_path: Path, engine: tuple[FakeEngine, str]) -> Settings:
+    """A gateway delivering to the ``engine`` fixture's fake engine over HTTP."""
+    return gateway_settings(database_url, tmp_path, engine="http", engine_url=engine[1])
 
 
 def fire(running: RunningGateway, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -122,13 +124,10 @@ def traceparent_of(span: ReadableSpan) -> str:
 
 
 def test_an_incoming_trace_is_continued_to_the_engine(
-    database_url: str, tmp_path: Path, engine: tuple[FakeEngine, str]
+    engine_settings: Settings, engine: tuple[FakeEngine, str]
 ) -> None:
-    fake, engine_url = engine
-    with traced_gateway(http_engine_settings(database_url, tmp_path, engine_url)) as (
-        running,
-        exporter,
-    ):
+    fake, _ = engine
+    with traced_gateway(engine_settings) as (running, exporter):
         fired = fire(running, {"traceparent": INCOMING})
         [call] = wait_until(lambda: fake.starts())
         wait_until(lambda: spans_named(exporter, "engine.start"))
@@ -155,14 +154,11 @@ def test_an_incoming_trace_is_continued_to_the_engine(
 
 
 def test_a_retry_from_the_table_joins_the_same_trace(
-    database_url: str, tmp_path: Path, engine: tuple[FakeEngine, str]
+    engine_settings: Settings, engine: tuple[FakeEngine, str]
 ) -> None:
     """The second attempt is claimed from the dispatch row: the trace crossed the table."""
-    fake, engine_url = engine
-    with traced_gateway(http_engine_settings(database_url, tmp_path, engine_url)) as (
-        running,
-        exporter,
-    ):
+    fake, _ = engine
+    with traced_gateway(engine_settings) as (running, exporter):
         with fake.down(503):
             fire(running, {"traceparent": INCOMING})
             wait_until(lambda: fake.starts())
@@ -184,7 +180,8 @@ def test_a_request_without_traceparent_starts_a_trace(
     tmp_path: Path, engine: tuple[FakeEngine, str]
 ) -> None:
     fake, engine_url = engine
-    settings = http_engine_settings(f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, engine_url)
+    database_url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    settings = gateway_settings(database_url, tmp_path, engine="http", engine_url=engine_url)
     with traced_gateway(settings) as (running, exporter):
         fire(running)
         [call] = wait_until(lambda: fake.starts())
@@ -199,10 +196,10 @@ def test_a_request_without_traceparent_starts_a_trace(
 
 
 def test_nothing_is_traced_when_not_configured(
-    database_url: str, tmp_path: Path, engine: tuple[FakeEngine, str], no_otel_environment: None
+    engine_settings: Settings, engine: tuple[FakeEngine, str], no_otel_environment: None
 ) -> None:
-    fake, engine_url = engine
-    with running_gateway(http_engine_settings(database_url, tmp_path, engine_url)) as running:
+    fake, _ = engine
+    with running_gateway(engine_settings) as running:
         assert running.gateway.tracing.enabled is False
         fired = fire(running, {"traceparent": INCOMING})
         [call] = wait_until(lambda: fake.starts())
@@ -254,7 +251,10 @@ def test_when_tracing_is_on(
     assert Tracing.from_settings(settings, environ).enabled is (exporter is not None)
 
 
-@pytest.mark.parametrize("endpoint", ["collector:4318", "ftp://collector", "http://"])
+@pytest.mark.parametrize(
+    "endpoint",
+    ["collector:4318", "ftp://collector", "http://", "http://[::1", "http://collector:43l8"],
+)
 def test_the_collector_url_must_be_http(tmp_path: Path, endpoint: str) -> None:
     with pytest.raises(ValueError, match="HIGHWAY_OTEL_ENDPOINT must be an http:// or https://"):
         gateway_settings("sqlite://", tmp_path, otel_endpoint=endpoint)
@@ -262,7 +262,7 @@ def test_the_collector_url_must_be_http(tmp_path: Path, endpoint: str) -> None:
 
 def test_an_unknown_exporter_is_refused(tmp_path: Path) -> None:
     settings = gateway_settings("sqlite://", tmp_path)
-    with pytest.raises(ValueError, match="OTEL_TRACES_EXPORTER='zipkin' is not supported"):
+    with pytest.raises(TracingConfigError, match="OTEL_TRACES_EXPORTER='zipkin' is not supported"):
         exporter_name(settings, {"OTEL_TRACES_EXPORTER": "zipkin"})
 
 

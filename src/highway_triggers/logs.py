@@ -122,7 +122,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     # no record of the gateway shows where it was logged from, or the thread or process:
     # skipping them saves a stack walk and three lookups on every record (the access line
     # of every request included; the logging HOWTO's "Optimization")
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream)
     handler.addFilter(ContextFilter())

@@ -18,6 +18,16 @@ from highway_triggers.datadir import (
 )
 
 
+def is_http_url(value: str) -> bool:
+    """An ``http://`` or ``https://`` URL naming a host, with a port from 0 to 65535 if any."""
+    try:
+        parts = urlsplit(value)  # raises for a bracketed host that is no IPv6 address
+        parts.port  # raises for a port that is no such number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class Settings(BaseSettings):
     """The gateway's configuration; every field is ``HIGHWAY_<NAME>`` in the environment."""
 
@@ -157,8 +167,8 @@ class Settings(BaseSettings):
     dead_dispatch_retention_hours: float = Field(
         default=720.0,
         gt=0,
-        description="Dead and failed-for-good dispatches are kept this long after their last"
-        " attempt (retry them before), then deleted.",
+        description="Dead dispatches are kept this long after their last attempt (retry them"
+        " before), then deleted.",
     )
     prune_interval_seconds: float = Field(
         default=600.0, gt=0, description="How often old rows are pruned."
@@ -195,8 +205,7 @@ class Settings(BaseSettings):
     def _http_url(cls, value: object, info: ValidationInfo) -> object:
         if value is None or value == "":
             return None
-        parts = urlsplit(str(value))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if not is_http_url(str(value)):
             name = f"HIGHWAY_{(info.field_name or '').upper()}"
             raise ValueError(f"{name} must be an http:// or https:// URL, not {value!r}")
         return value

@@ -17,11 +17,12 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 import uvicorn
@@ -296,6 +297,34 @@ def running_engine(
         server.stop()
 
 
+class Carried(Protocol):
+    """Something sent to the gateway for the engine, and the engine calls that carried it."""
+
+    def calls(self, engine: FakeEngine) -> list[EngineCall]: ...
+
+
+C = TypeVar("C", bound=Carried)
+
+
+def sent_while_down(engine: FakeEngine, send: Callable[[], list[C]]) -> list[C]:
+    """What ``send`` sent while ``engine`` was down, once each was attempted twice: the
+    second attempt, and every later one, is a retry claimed from the stored dispatch row."""
+    with engine.down():
+        sent = send()
+        wait_until(lambda: all(len(s.calls(engine)) >= 2 for s in sent), timeout=30)
+    return sent
+
+
+def wait_accepted(engine: FakeEngine, sent: Sequence[Carried]) -> None:
+    """Wait until the engine accepted the last call that carried each of ``sent``."""
+
+    def accepted() -> bool:
+        taken = engine.accepted("execute") | engine.accepted("resume")
+        return all((calls := s.calls(engine)) and calls[-1].idempotency_key in taken for s in sent)
+
+    wait_until(accepted, timeout=30)
+
+
 @contextmanager
 def postgres_database(base_url: str = POSTGRES_URL) -> Iterator[str]:
     """A new empty PostgreSQL database for one test; dropped afterwards."""
@@ -483,3 +512,34 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, cwd: str | os.PathLike[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``highway-triggers ARGS`` in this process (click's ``CliRunner``: no interpreter to
+    start), as a finished process: exit code, stdout and stderr (with the traceback of an
+    exception the command let through). With ``env``, the call sees exactly that
+    environment's ``HIGHWAY_*`` variables, and its other variables too; ``cwd`` is its
+    working directory."""
+    from click.testing import CliRunner
+
+    from highway_triggers.cli import main
+
+    changes: dict[str, str | None] = {}
+    if env is not None:
+        changes = {name: None for name in os.environ if name.startswith("HIGHWAY_")}
+        changes.update(env)
+    here = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        result = CliRunner().invoke(main, list(args), env=changes, prog_name="highway-triggers")
+    finally:
+        os.chdir(here)
+    stderr = result.stderr
+    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(*result.exc_info))
+    return subprocess.CompletedProcess(
+        ["highway-triggers", *args], result.exit_code, result.stdout, stderr
+    )

@@ -14,7 +14,14 @@ from typing import Any
 import httpx
 from webhook_hub import Hub
 
-from highway_triggers.testing import EngineCall, awkward_json, exact_json, wait_until
+from highway_triggers.testing import (
+    EngineCall,
+    FakeEngine,
+    awkward_json,
+    exact_json,
+    sent_while_down,
+    wait_accepted,
+)
 
 QUERY = "?q=%C3%A9&q=2&empty=&sep=%E2%80%A8"
 QUERY_FIELDS = {"q": ["é", "2"], "empty": "", "sep": "\u2028"}
@@ -82,10 +89,10 @@ class Sent:
     case: str
     """The request's ``X-Case`` header, which the captured headers keep."""
 
-    def calls(self, hub: Hub) -> list[EngineCall]:
+    def calls(self, engine: FakeEngine) -> list[EngineCall]:
         return [
             c
-            for c in list(hub.engine.calls)
+            for c in list(engine.calls)
             if c.path == self.path and self.captured(c)["headers"].get("x-case") == self.case
         ]
 
@@ -147,15 +154,10 @@ def test_every_accepted_body_arrives_exactly_from_memory_and_from_the_stored_row
     hub: Hub,
 ) -> None:
     senders = [public_webhook(hub), per_run_webhook(hub)]
-    with hub.engine.down():
-        sent = [send(name, body) for send in senders for name, body in bodies().items()]
-        # a second attempt is a retry, claimed from the dispatch row
-        wait_until(lambda: all(len(s.calls(hub)) >= 2 for s in sent), timeout=30)
-
-    def accepted() -> bool:
-        taken = hub.engine.accepted("execute") | hub.engine.accepted("resume")
-        return all((calls := s.calls(hub)) and calls[-1].idempotency_key in taken for s in sent)
-
-    wait_until(accepted, timeout=30)
-    changed = sorted({s.name for s in sent for call in s.calls(hub) if not s.exact(call)})
+    sent = sent_while_down(
+        hub.engine,
+        lambda: [send(name, body) for send in senders for name, body in bodies().items()],
+    )
+    wait_accepted(hub.engine, sent)
+    changed = sorted({s.name for s in sent for call in s.calls(hub.engine) if not s.exact(call)})
     assert not changed, f"delivered other than sent: {changed}"

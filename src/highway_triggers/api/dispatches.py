@@ -15,7 +15,12 @@ from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of, read_object
 from highway_triggers.core.openapi import operation
 from highway_triggers.core.paging import LIMIT_SCHEMA, PageRequest
-from highway_triggers.core.validation import IDENTIFIER_SCHEMA, RequestBody, query_identifier
+from highway_triggers.core.validation import (
+    IDENTIFIER_SCHEMA,
+    RequestBody,
+    query_choice,
+    query_identifier,
+)
 from highway_triggers.db.driver import DriverSQL
 from highway_triggers.db.tables import (
     DEAD,
@@ -57,9 +62,7 @@ async def dispatches(request: Request) -> Response:
     is ``null`` on the last page); filters ``status``, ``workflow_id``.
     """
     page = PageRequest.of(request, DISPATCH_ID["pattern"])
-    status = request.query_params.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise HTTPError(400, "INVALID_PARAMETER", f"status must be one of {', '.join(STATUSES)}")
+    status = query_choice(request, "status", STATUSES)
     rows = await asyncio.to_thread(
         list_dispatches,
         gateway_of(request).db,

@@ -13,6 +13,7 @@ from highway_triggers.core.paging import LIMIT_SCHEMA, PageRequest
 from highway_triggers.core.validation import (
     IDENTIFIER_SCHEMA,
     path_identifier,
+    query_choice,
     query_identifier,
     query_text,
 )
@@ -55,9 +56,7 @@ async def list_waits(request: Request) -> Response:
     ``workflow_run_id`` and ``status`` (``open``, ``consumed``, ``expired``, ``cancelled``)."""
     gateway = gateway_of(request)
     page = PageRequest.of(request, WAIT_ID)
-    status = request.query_params.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise HTTPError(400, "INVALID_PARAMETER", f"status must be one of {', '.join(STATUSES)}")
+    status = query_choice(request, "status", STATUSES)
     run_id = query_text(request, "workflow_run_id")
     rows = await gateway.db.call(
         gateway.waits.page,

@@ -1,4 +1,4 @@
-"""The contract's signature and auth objects as pydantic models.
+"""Signature and auth objects (``{"type": "hmac", …}``) as pydantic models.
 
 They are a ``WEBHOOK`` trigger's ``auth`` and a per-run webhook's ``signature``, and
 what other ingress plugins configure. Secret fields are stored sealed

@@ -84,7 +84,7 @@ class ValidTrigger:
 
 
 def _trigger_entries(body: Any) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """Each trigger of either body form : the object, its type and config keys."""
+    """Each trigger of either body form: the object, its type and config keys."""
     if not isinstance(body, dict):
         return
     if isinstance(body.get("triggers"), list):

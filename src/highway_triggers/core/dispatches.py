@@ -269,8 +269,8 @@ def list_dispatches(
     *,
     before: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Newest first, as the API shows them, only ids below ``before`` if given (the next
-    page); shared by the API and the CLI. A payload that is not JSON is shown as stored."""
+    """Newest first, as ``GET /api/v1/dispatches`` shows them, only ids below ``before`` if
+    given (the next page). A payload that is not JSON is shown as stored."""
     payload = cast(D.c.payload, Text).label("payload")  # decoded by _view, whatever it holds
     query = select(*_LISTED, payload).order_by(D.c.id.desc()).limit(limit)  # ids grow with time
     if status:

@@ -1,4 +1,4 @@
-"""Errors that become the contract's JSON error body."""
+"""Errors that become the JSON error body, ``{"status": "error", "code", "message"}``."""
 
 from collections.abc import Mapping
 

@@ -118,7 +118,7 @@ DUPLICATE_MESSAGE = "duplicate delivery; already accepted"
 
 
 def accepted(result: RouteResult, message: str | None = None) -> JSONResponse:
-    """The contract's 202 body for accepted ingress (a duplicate says so)."""
+    """The 202 body of accepted ingress (a duplicate says so)."""
     if message is None:
         if result.duplicate:
             message = DUPLICATE_MESSAGE

@@ -88,10 +88,11 @@ def operation(
     that are not identifiers (the default); ``responses``: success statuses and their
     schemas (``None``: no body; ``"default"``: any other answer), of ``media_type``;
     ``errors``: the statuses the route answers with the error body, besides those that
-    follow from the rest (401 and 403 from ``security``, 400 and 413 from a body, 422
-    from a ``RequestBody`` or :class:`Partial` body, 400 from identifier path
-    parameters and the ``Idempotency-Key`` header); ``idempotency_key``: the route
-    reads an ``Idempotency-Key`` header. ``admin`` sets ``security="admin"`` itself.
+    follow from the rest (401 from ``security``, and 403 where a tenant may call, 400 and
+    413 from a body, 422 from a ``RequestBody`` or :class:`Partial` body, 400 from
+    identifier path parameters and the ``Idempotency-Key`` header); ``idempotency_key``:
+    the route reads an ``Idempotency-Key`` header. ``admin`` sets ``security="admin"``
+    itself.
     """
     declared = Operation(
         body=body,

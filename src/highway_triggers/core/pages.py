@@ -86,8 +86,8 @@ class Pages:
         )
 
     def error(self, error: HTTPError, request: Request | None = None) -> Response:
-        """An error page with the error's status and headers; the contract's JSON error
-        body instead when ``request`` prefers JSON."""
+        """An error page with the error's status and headers; the JSON error body
+        instead when ``request`` prefers JSON."""
         if request is not None and _prefers_json(request):
             return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
         try:

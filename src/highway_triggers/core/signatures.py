@@ -3,8 +3,8 @@
 Each check raises a 401 :class:`HTTPError` whose code says what failed
 (``INVALID_SIGNATURE``, ``TIMESTAMP_OUT_OF_RANGE`` or ``INVALID_CREDENTIALS``) and whose
 message never shows the expected value. Keys here are plaintext bytes;
-:mod:`highway_triggers.core.auth_objects` builds these checks from the contract's
-signature objects. ``headers`` is a case-insensitive mapping (Starlette's ``Headers``).
+:mod:`highway_triggers.core.auth_objects` builds these checks from the signature and
+auth objects. ``headers`` is a case-insensitive mapping (Starlette's ``Headers``).
 """
 
 from __future__ import annotations

@@ -48,6 +48,10 @@ OUTGOING: ContextVar[str | None] = ContextVar("highway_outgoing_traceparent", de
 an engine adapter sends it with its requests."""
 
 
+class TracingConfigError(ValueError):
+    """Tracing is configured but cannot run: an unknown exporter, or no OpenTelemetry."""
+
+
 def exporter_name(settings: Settings, environ: Mapping[str, str] = os.environ) -> str | None:
     """The span exporter configured: ``otlp``, ``console``, or ``None`` (tracing off)."""
     if settings.otel_endpoint:
@@ -56,7 +60,7 @@ def exporter_name(settings: Settings, environ: Mapping[str, str] = os.environ) -
     if not chosen:
         return "otlp" if any(environ.get(name) for name in ENDPOINT_VARIABLES) else None
     if chosen not in EXPORTERS:
-        raise ValueError(
+        raise TracingConfigError(
             f"OTEL_TRACES_EXPORTER={chosen!r} is not supported (use {', '.join(EXPORTERS)})"
         )
     return None if chosen == "none" else chosen
@@ -94,7 +98,7 @@ class Tracing:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
         except ImportError as exc:
-            raise RuntimeError(
+            raise TracingConfigError(
                 "tracing (HIGHWAY_OTEL_ENDPOINT or OTEL_*) needs OpenTelemetry:"
                 " pip install 'highway-triggers[otel]'"
             ) from exc

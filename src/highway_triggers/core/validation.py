@@ -5,6 +5,7 @@ they come from (body, path, query, header)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Self, TypeGuard
 
 from jsonschema.exceptions import SchemaError
@@ -92,6 +93,15 @@ def query_text(request: Request, name: str) -> str | None:
     value = request.query_params.get(name)
     if value is not None and "\x00" in value:
         raise HTTPError(400, "UNSUPPORTED_CHARACTER", f"{name}: holds a NUL character")
+    return value
+
+
+def query_choice(request: Request, name: str, choices: Sequence[str]) -> str | None:
+    """The query parameter ``name`` (``None`` when absent or empty); 400
+    ``INVALID_PARAMETER`` unless it is one of ``choices``."""
+    value = request.query_params.get(name) or None
+    if value is not None and value not in choices:
+        raise HTTPError(400, "INVALID_PARAMETER", f"{name} must be one of {', '.join(choices)}")
     return value
 
 
