@@ -73,7 +73,10 @@ local token = "%(token)s"
 local path = "%(path)s"
 local run = "%(run)s"
 local pad = "%(pad)s"
-local tid = 0
+-- a global, not a local: setup() sets each thread's own through thread:set (a local
+-- would shadow it, every thread would send the same keys and half the events would be
+-- duplicates)
+tid = 0
 local counter = 0
 local threads = 0
 function setup(thread)
