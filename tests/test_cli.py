@@ -36,6 +36,7 @@ from highway_triggers.testing import (
     RunningGateway,
     free_port,
     gateway_settings,
+    run_cli,
     running_gateway,
     wait_until,
 )
@@ -59,11 +60,13 @@ def cli_env(database_url: str, tmp_path: Path, bytecode_env: dict[str, str]) -> 
 
 
 class Cli:
-    """``python -m highway_triggers.cli`` with a fixed environment and working directory."""
+    """The command line with a fixed environment and working directory: in this process
+    (``run_cli``), or with ``spawn`` as ``python -m highway_triggers.cli`` (a second each)."""
 
-    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+    def __init__(self, env: dict[str, str], cwd: Path, *, spawn: bool = False) -> None:
         self.env = env
         self.cwd = cwd
+        self.spawn = spawn
 
     def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
         """Run one command; with ``ok``, assert that it succeeded."""
@@ -73,7 +76,10 @@ class Cli:
     def many(
         self, *commands: Sequence[str], ok: bool = True
     ) -> list[subprocess.CompletedProcess[str]]:
-        """Run independent commands at once: each start-up takes most of a second."""
+        """Run independent commands (spawned, at once: each start-up takes most of a second)."""
+        if not self.spawn:
+            results = [run_cli(*args, env=self.env, cwd=self.cwd) for args in commands]
+            return self._checked(results, ok)
         processes = [
             subprocess.Popen(
                 [sys.executable, "-m", "highway_triggers.cli", *args],
@@ -97,9 +103,15 @@ class Cli:
                 if process.poll() is None:
                     process.kill()
                     process.wait()
+        return self._checked(results, ok)
+
+    @staticmethod
+    def _checked(
+        results: list[subprocess.CompletedProcess[str]], ok: bool
+    ) -> list[subprocess.CompletedProcess[str]]:
         if ok:
             for result in results:
-                assert result.returncode == 0, f"{result.args[3:]}: {result.stderr}"
+                assert result.returncode == 0, f"{result.args}: {result.stderr}"
         return results
 
     def json(self, *args: str) -> Any:
@@ -138,6 +150,12 @@ def sqlite_cli(tmp_path: Path, bytecode_env: dict[str, str]) -> Cli:
     database_url = f"sqlite:///{tmp_path / 'gateway.db'}"
     upgrade_schema(database_url)
     return Cli(cli_env(database_url, tmp_path, bytecode_env), tmp_path)
+
+
+@pytest.fixture
+def spawned_cli(sqlite_cli: Cli) -> Cli:
+    """``sqlite_cli`` run as a process of its own: ``serve`` configures this process's logging."""
+    return Cli(sqlite_cli.env, sqlite_cli.cwd, spawn=True)
 
 
 @pytest.fixture
@@ -543,11 +561,13 @@ def test_a_refused_token_or_an_unreachable_gateway_fails_clearly(
 ) -> None:
     without_token = {k: v for k, v in remote.env.items() if k != "HIGHWAY_ADMIN_TOKEN"}
     nowhere = f"http://127.0.0.1:{free_port()}"
-    wrong, no_file, unreachable, malformed = remote.many(
+    wrong, no_file, unreachable, *malformed = remote.many(
         ["triggers", "--token", "not-the-token"],
         ["deploy", "nothing.yaml", "--url", "http://127.0.0.1:1"],  # no such file: 2, no call
         ["dispatches", "--url", nowhere],
         ["triggers", "--url", "localhost:8003"],
+        ["triggers", "--url", "http://[::1"],
+        ["triggers", "--url", "http://127.0.0.1:80o3"],
         ok=False,
     )
     (anonymous,) = Cli(without_token, remote.cwd).many(["tenants", "create", "x"], ok=False)
@@ -563,10 +583,145 @@ def test_a_refused_token_or_an_unreachable_gateway_fails_clearly(
     assert no_file.returncode == 2 and "nothing.yaml" in no_file.stderr
     assert unreachable.returncode == 1
     assert f"cannot reach the gateway at {nowhere}" in unreachable.stderr
-    assert malformed.returncode == 2 and "'localhost:8003'" in malformed.stderr
-    for result in (wrong, wrong_env, anonymous, no_file, unreachable, malformed):
+    urls = ("localhost:8003", "http://[::1", "http://127.0.0.1:80o3")
+    for url, result in zip(urls, malformed, strict=True):
+        assert result.returncode == 2 and f"{url!r} is not an http://" in result.stderr
+    for result in (wrong, wrong_env, anonymous, no_file, unreachable, *malformed):
         assert result.stdout == ""
         no_traceback(result)
+
+
+def test_deliveries_waits_and_tenants_are_listed(remote: Cli, served: RunningGateway) -> None:
+    spec = {
+        "workflow_id": "wf-paid",
+        "tenant_id": "acme-deliveries",
+        "triggers": [
+            {
+                "type": "EVENT",
+                "config": {"event_type": "order.paid", "filter_expression": {"big": True}},
+            }
+        ],
+    }
+    remote("tenants", "create", "acme-deliveries")
+    remote("deploy", str(write_yaml(remote.cwd / "paid.yaml", spec)))
+    client = served.client()
+    sent = [
+        client.post(
+            "/api/v1/events/acme-deliveries",
+            json={"event_name": "order.paid", "payload": {"big": big}},
+        )
+        for big in (True, False)
+    ]
+    assert [answer.status_code for answer in sent] == [202, 404], [a.text for a in sent]
+    started_id = sent[0].json()["event_id"]
+    declined = client.get("/api/v1/deliveries", params={"outcome": "filtered"}).json()
+    filtered_id = declined["deliveries"][0]["event_id"]
+    wait = client.post(
+        "/api/v1/waits",
+        json={
+            "tenant_id": "acme-deliveries",
+            "workflow_run_id": "run-7",
+            "event_name": "ok",
+            "correlation_key": "k-7",
+        },
+    )
+    assert wait.status_code == 201, wait.text
+
+    tenant = ["--tenant-id", "acme-deliveries"]
+    listed, as_json, filtered, one, waits, tenants, first = remote.many(
+        ["deliveries", *tenant],
+        ["deliveries", *tenant, "--json"],
+        ["deliveries", *tenant, "--outcome", "filtered", "--json"],
+        ["delivery", started_id],
+        ["waits", *tenant],
+        ["tenants", "list"],
+        ["deliveries", *tenant, "--limit", "1"],
+    )
+    rows = table_rows(listed.stdout)
+    assert list(rows[0]) == [
+        "EVENT_ID",
+        "RECEIVED",
+        "SOURCE",
+        "TENANT",
+        "OUTCOME",
+        "STARTED/RESUMED",
+        "REASON",
+    ]
+    assert [(r["EVENT_ID"], r["OUTCOME"], r["STARTED/RESUMED"]) for r in rows] == [
+        (filtered_id, "filtered", "0/0"),
+        (started_id, "delivered", "1/0"),
+    ]
+    assert rows[0]["REASON"] != "-" and rows[1]["REASON"] == "-"
+    api = client.get("/api/v1/deliveries", params={"tenant_id": "acme-deliveries"}).json()
+    assert json.loads(as_json.stdout) == api
+    assert [d["event_id"] for d in json.loads(filtered.stdout)["deliveries"]] == [filtered_id]
+    assert f"{started_id}  " in one.stdout and "wf-paid" in one.stdout
+    assert [r["EVENT_ID"] for r in table_rows(first.stdout)] == [filtered_id]
+    assert f"--cursor {filtered_id}" in first.stderr
+
+    (row,) = table_rows(waits.stdout)
+    assert (row["WAIT_ID"], row["STATUS"], row["RUN"]) == (wait.json()["wait_id"], "open", "run-7")
+    assert "acme-deliveries" in [r["TENANT_ID"] for r in table_rows(tenants.stdout)]
+    missing, bad = remote.many(
+        ["delivery", "00000000-0000-0000-0000-000000000000"],
+        ["deliveries", "--since", "yesterday"],
+        ok=False,
+    )
+    assert missing.returncode == 1 and "DELIVERY_NOT_FOUND" in missing.stderr
+    assert bad.returncode == 1 and "since must be an ISO 8601 time" in bad.stderr
+
+
+BROKEN_CLI_PLUGIN = """
+from highway_triggers import hookimpl
+
+@hookimpl
+def highway_cli_commands():
+    raise RuntimeError("no commands today")
+"""
+
+
+def test_a_plugin_whose_cli_hook_raises_is_a_warning(
+    remote: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_cli_plugin.py").write_text(BROKEN_CLI_PLUGIN)
+    info = tmp_path / "broken_cli_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-cli-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[highway_triggers]\nbroken-cli = broken_cli_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    helped, listed = remote.many(["--help"], ["schedules", "list"])
+    warning = "warning: plugin broken-cli: its commands are not available: RuntimeError: no"
+    for result in (helped, listed):
+        assert warning in result.stderr, result.stderr
+        no_traceback(result)
+    assert re.search(r"\n  schedules +CRON schedules", helped.stdout), helped.stdout
+    assert re.search(r"\n  deliveries ", helped.stdout)
+    assert table_rows(listed.stdout) == []
+    triggers = remote("triggers")  # a core command: no plugin loaded, nothing to warn of
+    assert triggers.stderr == ""
+
+
+def test_the_installed_entry_point_runs_the_cli_with_the_plugins_commands(
+    remote: Cli, served: RunningGateway
+) -> None:
+    script = Path(sys.executable).parent / "highway-triggers"
+    created = served.client().post(
+        "/api/v1/schedules", json={"cron_expression": "0 9 * * *", "workflow_id": "wf-script"}
+    )
+    assert created.status_code == 201, created.text
+    result = subprocess.run(
+        [str(script), "schedules", "list", "--workflow-id", "wf-script"],
+        env=remote.env,
+        cwd=remote.cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = table_rows(result.stdout)
+    assert (row["SCHEDULE_ID"], row["EXPRESSION"]) == (created.json()["schedule_id"], "0 9 * * *")
+    no_local_state(remote)
 
 
 # bootstrap commands and the data directory -------------------------------------------
@@ -599,7 +754,7 @@ def test_bootstrap_commands_find_the_gateways_data_directory_from_anywhere(
         assert f"{here / 'highway-triggers.db'} is not this gateway's database" in log
         assert (data / ".highway-secret-key").is_file()
 
-        bootstrap = Cli({**env, "HIGHWAY_URL": gateway.url}, there)
+        bootstrap = Cli({**env, "HIGHWAY_URL": gateway.url}, there, spawn=True)
         upgraded, key = bootstrap.many(["db", "upgrade"], ["admin-keys", "create", "--json"])
         assert upgraded.stdout.strip() == f"database is up to date: {database}"
         api_key = json.loads(key.stdout)["key"]
@@ -657,12 +812,23 @@ def test_the_default_data_directory_does_not_depend_on_the_current_one(
     assert list(first.iterdir()) == list(second.iterdir()) == []
 
 
+# new-plugin --------------------------------------------------------------------------
+
+
+def test_new_plugin_prints_the_readmes_install_command(sqlite_cli: Cli) -> None:
+    command = "uv pip install --python .venv ./acme-triggers"
+    assert command in (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    printed = sqlite_cli("new-plugin", "acme-triggers").stdout
+    assert f"{command} " in printed, printed
+    assert (sqlite_cli.cwd / "acme-triggers" / "pyproject.toml").is_file()
+
+
 # serve -------------------------------------------------------------------------------
 
 
-def test_serve_with_several_workers_on_sqlite_is_refused(sqlite_cli: Cli) -> None:
+def test_serve_with_several_workers_on_sqlite_is_refused(spawned_cli: Cli) -> None:
     started = time.monotonic()
-    result = sqlite_cli("serve", "--workers", "2", "--port", "1", ok=False)
+    result = spawned_cli("serve", "--workers", "2", "--port", "1", ok=False)
     assert result.returncode != 0
     no_traceback(result)
     assert "SQLite" in result.stderr and "PostgreSQL" in result.stderr
@@ -679,13 +845,23 @@ def test_serve_with_several_workers_on_sqlite_is_refused(sqlite_cli: Cli) -> Non
     ],
 )
 def test_serve_with_the_http_engine_and_no_usable_url_is_refused(
-    sqlite_cli: Cli, engine_url: str | None, refusal: str
+    spawned_cli: Cli, engine_url: str | None, refusal: str
 ) -> None:
     """No default engine address: a gateway must not deliver to whatever listens on one."""
-    sqlite_cli.env["HIGHWAY_ENGINE"] = "http"
+    spawned_cli.env["HIGHWAY_ENGINE"] = "http"
     if engine_url is not None:
-        sqlite_cli.env["HIGHWAY_ENGINE_URL"] = engine_url
-    result = sqlite_cli("serve", "--port", "1", ok=False)
+        spawned_cli.env["HIGHWAY_ENGINE_URL"] = engine_url
+    result = spawned_cli("serve", "--port", "1", ok=False)
     assert result.returncode != 0
     no_traceback(result)
     assert refusal in result.stderr, result.stderr
+
+
+def test_serve_with_an_unknown_trace_exporter_is_refused(spawned_cli: Cli) -> None:
+    spawned_cli.env["OTEL_TRACES_EXPORTER"] = "zipkin"
+    result = spawned_cli("serve", "--port", "1", ok=False)
+    assert result.returncode == 1
+    no_traceback(result)
+    assert "invalid configuration:\n  OTEL_TRACES_EXPORTER='zipkin' is not supported" in (
+        result.stderr
+    )

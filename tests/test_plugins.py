@@ -328,6 +328,7 @@ def test_new_plugin_scaffold_installs_and_loads(tmp_path: Path, base_env: dict[s
     source = tmp_path / "acme-weather"
     done = cli("new-plugin", "acme-weather", "--directory", str(source), env=env)
     assert done.returncode == 0, done.stderr
+    assert f"uv pip install --python .venv {source} " in done.stdout  # the README's command
     target = tmp_path / "site"
     install(source, target, env)
     env["PYTHONPATH"] = str(target)

@@ -12,29 +12,30 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import quote
 
 import click
-import httpx
 import yaml
 from pydantic import ValidationError
 
-from highway_triggers.client import HighwayClient, HighwayError
+from highway_triggers.cli_plugins import PluginCommands
 from highway_triggers.core.errors import PluginConflictError
 from highway_triggers.datadir import DATABASE_FILE
+from highway_triggers.gateway_commands import (
+    connect,
+    gateway_options,
+    json_option,
+    page_options,
+    show,
+    show_answer,
+    show_pages,
+)
 from highway_triggers.settings import Settings
 from highway_triggers.table import table
 
-DEFAULT_URL = "http://127.0.0.1:8003"
-TIMEOUT_SECONDS = 60.0
-"""How long a command waits for the gateway (a deploy starts its triggers before answering)."""
-
 log = logging.getLogger("highway_triggers.cli")  # also when run as __main__
-F = TypeVar("F", bound=Callable[..., Any])
 
 TRIGGER_COLUMNS = [
     ("TRIGGER_ID", "trigger_id"),
@@ -53,6 +54,37 @@ DISPATCH_COLUMNS = [
     ("CREATED", "created"),
     ("LAST_ERROR", "last_error"),
 ]
+DELIVERY_COLUMNS = [
+    ("EVENT_ID", "event_id"),
+    ("RECEIVED", "received"),
+    ("SOURCE", "source"),
+    ("TENANT", "tenant_id"),
+    ("OUTCOME", "outcome"),
+    ("STARTED/RESUMED", "runs"),
+    ("REASON", "reason"),
+]
+TARGET_COLUMNS = [
+    ("MATCHED", "matched"),
+    ("TRIGGER_ID", "trigger_id"),
+    ("WORKFLOW", "workflow_id"),
+    ("WAIT_ID", "wait_id"),
+    ("RUN", "workflow_run_id"),
+]
+WAIT_COLUMNS = [
+    ("WAIT_ID", "wait_id"),
+    ("STATUS", "status"),
+    ("TENANT", "tenant_id"),
+    ("RUN", "workflow_run_id"),
+    ("EVENT", "event_name"),
+    ("CORRELATION_KEY", "correlation_key"),
+    ("EXPIRES", "expires_at"),
+]
+TENANT_COLUMNS = [
+    ("TENANT_ID", "tenant_id"),
+    ("RATE_LIMIT", "rate_limit_per_second"),
+    ("BURST", "burst"),
+    ("CREATED", "created_at"),
+]
 HISTORY_COLUMNS = [("AT", "at"), ("ACTION", "action"), ("STATUS", "status"), ("DETAIL", "detail")]
 PLUGIN_COLUMNS = [
     ("NAME", "name"),
@@ -61,11 +93,6 @@ PLUGIN_COLUMNS = [
     ("PROVIDES", "provides"),
     ("STATE", "state"),
 ]
-
-
-def _show(as_json: bool, value: Any, text: str) -> None:
-    """``value`` as JSON with ``--json``, else ``text``."""
-    click.echo(json.dumps(value, indent=2, default=str) if as_json else text)
 
 
 def _configuration_errors(exc: ValidationError) -> str:
@@ -122,70 +149,7 @@ class _Context:
 pass_context = click.make_pass_decorator(_Context, ensure=True)
 
 
-# talking to a running gateway --------------------------------------------------------
-
-
-def _gateway_url(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise click.BadParameter(f"{value!r} is not an http:// or https:// URL")
-    return value.rstrip("/")
-
-
-def gateway_options(command: F) -> F:
-    """``--url`` and ``--token``: which gateway a command talks to, and as whom."""
-    command = click.option(
-        "--token",
-        envvar="HIGHWAY_ADMIN_TOKEN",
-        show_envvar=True,
-        default=None,
-        help="The gateway's admin token or an API key (prefer the variable: arguments are"
-        " visible to other users).",
-    )(command)
-    return click.option(
-        "--url",
-        envvar="HIGHWAY_URL",
-        show_envvar=True,
-        default=DEFAULT_URL,
-        show_default=True,
-        callback=_gateway_url,
-        help="The running gateway's base URL.",
-    )(command)
-
-
-def json_option(command: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(command)
-
-
-@contextmanager
-def connect(url: str, token: str | None) -> Iterator[HighwayClient]:
-    """A client for the gateway at ``url``; what goes wrong becomes one clear line."""
-    try:
-        with HighwayClient(url, token, timeout=TIMEOUT_SECONDS) as client:
-            yield client
-    except httpx.TransportError as exc:
-        raise click.ClickException(
-            f"cannot reach the gateway at {url}: {exc or type(exc).__name__}"
-            " (is it running? --url or HIGHWAY_URL names it)"
-        ) from None
-    except HighwayError as exc:
-        raise click.ClickException(_refusal(url, token, exc)) from None
-
-
-def _refusal(url: str, token: str | None, exc: HighwayError) -> str:
-    if exc.status == 401:
-        sent = "the token given" if token else "a request without a token"
-        return (
-            f"the gateway at {url} refused {sent} ({exc.code}: {exc.message}); set"
-            " HIGHWAY_ADMIN_TOKEN (or --token) to its admin token or an API key"
-        )
-    lines = [f"{exc.code}: {exc.message}"]
-    errors = exc.body.get("errors")
-    if isinstance(errors, list) and len(errors) > 1:
-        lines += [
-            f"  {e.get('field', '-')}: {e.get('message')}" for e in errors if isinstance(e, dict)
-        ]
-    return "\n".join(lines)
+# deployments and deliveries as text --------------------------------------------------
 
 
 def _read_spec(file: Path) -> dict[str, Any]:
@@ -218,10 +182,27 @@ def _failure(status: dict[str, Any]) -> click.ClickException:
     return click.ClickException(f"workflow {status['workflow_id']}: {status['status']}{why}")
 
 
+def _delivery_rows(deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {**d, "received": d["received_at"][:19], "runs": f"{d['started']}/{d['resumed']}"}
+        for d in deliveries
+    ]
+
+
+def _delivery_text(delivery: dict[str, Any]) -> str:
+    (row,) = _delivery_rows([delivery])
+    parts = [table([row], DELIVERY_COLUMNS)]
+    if delivery.get("duplicate_of"):
+        parts.append(f"duplicate of {delivery['duplicate_of']}")
+    if delivery["targets"]:
+        parts.append("\n" + table(delivery["targets"], TARGET_COLUMNS))
+    return "\n".join(parts)
+
+
 # commands ----------------------------------------------------------------------------
 
 
-@click.group()
+@click.group(cls=PluginCommands)
 def main() -> None:
     """highway-triggers: a trigger gateway for workflow engines."""
 
@@ -258,11 +239,14 @@ def serve(ctx: _Context, host: str | None, port: int | None, workers: int) -> No
         )
         return
     from highway_triggers.app import create_app
+    from highway_triggers.core.tracing import TracingConfigError
 
     try:
         app = create_app(settings)
     except PluginConflictError as exc:
         raise click.ClickException(str(exc)) from None
+    except TracingConfigError as exc:
+        raise click.ClickException(f"invalid configuration:\n  {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"{exc} (HIGHWAY_DATA_DIR: {settings.data_dir})") from None
     uvicorn.run(app, **options)
@@ -298,7 +282,7 @@ def plugins(ctx: _Context, as_json: bool) -> None:
         }
         for p in loaded.infos
     ]
-    _show(as_json, [p.as_dict() for p in loaded.infos], table(rows, PLUGIN_COLUMNS))
+    show(as_json, [p.as_dict() for p in loaded.infos], table(rows, PLUGIN_COLUMNS))
 
 
 @main.group()
@@ -329,9 +313,9 @@ def deploy(file: Path, workflow_id: str | None, url: str, token: str | None, as_
     workflow_id = workflow_id or spec.get("workflow_id") or spec.get("id")
     if not workflow_id:
         raise click.ClickException("give --workflow-id or a workflow_id in the file")
-    with connect(url, token) as client:
-        status = client.deploy(str(workflow_id), spec)
-    _show(as_json, status, _deployment_text(status))
+    status = show_answer(
+        url, token, as_json, lambda client: client.deploy(str(workflow_id), spec), _deployment_text
+    )
     if status["status"] != "DEPLOYED":
         raise _failure(status)
 
@@ -342,9 +326,7 @@ def deploy(file: Path, workflow_id: str | None, url: str, token: str | None, as_
 @json_option
 def undeploy(workflow_id: str, url: str, token: str | None, as_json: bool) -> None:
     """Stop and remove a workflow's triggers."""
-    with connect(url, token) as client:
-        status = client.undeploy(workflow_id)
-    _show(as_json, status, _deployment_text(status))
+    show_answer(url, token, as_json, lambda client: client.undeploy(workflow_id), _deployment_text)
 
 
 @main.command()
@@ -353,9 +335,13 @@ def undeploy(workflow_id: str, url: str, token: str | None, as_json: bool) -> No
 @json_option
 def deployment(workflow_id: str, url: str, token: str | None, as_json: bool) -> None:
     """A workflow's deployment status, active triggers and history."""
-    with connect(url, token) as client:
-        status = client.deployment(workflow_id)
-    _show(as_json, status, _deployment_text(status, history=True))
+    show_answer(
+        url,
+        token,
+        as_json,
+        lambda client: client.deployment(workflow_id),
+        lambda status: _deployment_text(status, history=True),
+    )
 
 
 @main.command()
@@ -373,9 +359,15 @@ def triggers(
     as_json: bool,
 ) -> None:
     """Active triggers."""
-    with connect(url, token) as client:
-        found = client.list_triggers(type=subtype, workflow_id=workflow_id, tenant_id=tenant_id)
-    _show(as_json, found, table(found, TRIGGER_COLUMNS))
+    show_answer(
+        url,
+        token,
+        as_json,
+        lambda client: client.list_triggers(
+            type=subtype, workflow_id=workflow_id, tenant_id=tenant_id
+        ),
+        lambda found: table(found, TRIGGER_COLUMNS),
+    )
 
 
 @main.command()
@@ -383,11 +375,7 @@ def triggers(
     "--status", default=None, help="pending, delivering, delivered, failed, dead, skipped"
 )
 @click.option("--workflow-id", default=None)
-@click.option(
-    "--limit", type=click.IntRange(1, 1000), default=50, show_default=True, help="Rows a page."
-)
-@click.option("--cursor", default=None, help="The next_cursor a previous page ended with.")
-@click.option("--all", "every_page", is_flag=True, help="Follow next_cursor to the last page.")
+@page_options
 @gateway_options
 @json_option
 def dispatches(
@@ -401,21 +389,112 @@ def dispatches(
     as_json: bool,
 ) -> None:
     """The dispatch outbox, newest first, a page at a time."""
-    rows: list[dict[str, Any]] = []
-    with connect(url, token) as client:
-        while True:
-            page = client.list_dispatches(
-                status=status, workflow_id=workflow_id, limit=limit, cursor=cursor
-            )
-            rows += page["dispatches"]
-            cursor = page["next_cursor"]
-            if cursor is None or not every_page:
-                break
-    shown = [{**d, "created": str(d.get("created_at") or "")[:19]} for d in rows]
-    listed = {"dispatches": rows, "count": len(rows), "next_cursor": cursor}
-    _show(as_json, listed, table(shown, DISPATCH_COLUMNS))
-    if cursor is not None and not as_json:
-        click.echo(f"more: --cursor {cursor} (or --all)", err=True)
+    show_pages(
+        url,
+        token,
+        as_json,
+        "/api/v1/dispatches",
+        "dispatches",
+        {"status": status, "workflow_id": workflow_id, "limit": limit, "cursor": cursor},
+        every_page,
+        lambda rows: table(
+            [{**d, "created": str(d.get("created_at") or "")[:19]} for d in rows], DISPATCH_COLUMNS
+        ),
+    )
+
+
+@main.command()
+@click.option("--source", default=None, help="The event's subtype: EVENT, WEBHOOK, CRON …")
+@click.option(
+    "--outcome",
+    type=click.Choice(["delivered", "duplicate", "filtered", "held", "refused"]),
+    default=None,
+)
+@click.option("--tenant-id", default=None)
+@click.option("--workflow-id", default=None, help="A workflow the event started or resumed.")
+@click.option("--trigger-id", default=None)
+@click.option("--since", default=None, help="An ISO 8601 time (UTC unless it has an offset).")
+@click.option("--until", default=None, help="An ISO 8601 time (exclusive).")
+@page_options
+@gateway_options
+@json_option
+def deliveries(
+    source: str | None,
+    outcome: str | None,
+    tenant_id: str | None,
+    workflow_id: str | None,
+    trigger_id: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    cursor: str | None,
+    every_page: bool,
+    url: str,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """Events received, newest first, and what became of each (``delivery`` shows one)."""
+    filters = {
+        "source": source,
+        "outcome": outcome,
+        "tenant_id": tenant_id,
+        "workflow_id": workflow_id,
+        "trigger_id": trigger_id,
+        "since": since,
+        "until": until,
+    }
+    show_pages(
+        url,
+        token,
+        as_json,
+        "/api/v1/deliveries",
+        "deliveries",
+        {**filters, "limit": limit, "cursor": cursor},
+        every_page,
+        lambda rows: table(_delivery_rows(rows), DELIVERY_COLUMNS),
+    )
+
+
+@main.command()
+@click.argument("event_id")
+@gateway_options
+@json_option
+def delivery(event_id: str, url: str, token: str | None, as_json: bool) -> None:
+    """One event, what became of it, and the triggers and waits it reached."""
+    path = f"/api/v1/deliveries/{quote(event_id, safe='')}"
+    show_answer(url, token, as_json, lambda client: client.get(path), _delivery_text)
+
+
+@main.command()
+@click.option("--status", type=click.Choice(["open", "consumed", "expired", "cancelled"]))
+@click.option("--tenant-id", default=None)
+@click.option("--workflow-run-id", default=None)
+@page_options
+@gateway_options
+@json_option
+def waits(
+    status: str | None,
+    tenant_id: str | None,
+    workflow_run_id: str | None,
+    limit: int,
+    cursor: str | None,
+    every_page: bool,
+    url: str,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    """Runs waiting for an event (and waits closed), newest first."""
+    filters = {"status": status, "tenant_id": tenant_id, "workflow_run_id": workflow_run_id}
+    show_pages(
+        url,
+        token,
+        as_json,
+        "/api/v1/waits",
+        "waits",
+        {**filters, "limit": limit, "cursor": cursor},
+        every_page,
+        lambda rows: table(rows, WAIT_COLUMNS),
+    )
 
 
 @main.command()
@@ -455,12 +534,32 @@ def retry(
             assert status is not None
             retried = client.retry_dispatches(status, workflow_id=workflow_id, limit=limit)
             answer, text = {"retried": retried}, f"{retried} {status} dispatches pending again"
-    _show(as_json, answer, text)
+    show(as_json, answer, text)
 
 
 @main.group()
 def tenants() -> None:
     """Tenants and their JWT secrets."""
+
+
+@tenants.command("list")
+@page_options
+@gateway_options
+@json_option
+def tenants_list(
+    limit: int, cursor: str | None, every_page: bool, url: str, token: str | None, as_json: bool
+) -> None:
+    """Tenants in id order (never their secrets)."""
+    show_pages(
+        url,
+        token,
+        as_json,
+        "/api/v1/tenants",
+        "tenants",
+        {"limit": limit, "cursor": cursor},
+        every_page,
+        lambda rows: table(rows, TENANT_COLUMNS),
+    )
 
 
 @tenants.command("create")
@@ -478,11 +577,15 @@ def tenants_create(
     as_json: bool,
 ) -> None:
     """Create a tenant and print its JWT secret (shown once)."""
-    with connect(url, token) as client:
-        created = client.create_tenant(
+    show_answer(
+        url,
+        token,
+        as_json,
+        lambda client: client.create_tenant(
             tenant_id, rate_limit_per_second=rate_limit_per_second, burst=burst
-        )
-    _show(as_json, created, created["jwt_secret"])
+        ),
+        _jwt_secret,
+    )
 
 
 @tenants.command("rotate")
@@ -491,9 +594,11 @@ def tenants_create(
 @json_option
 def tenants_rotate(tenant_id: str, url: str, token: str | None, as_json: bool) -> None:
     """Issue a new JWT secret for a tenant and print it."""
-    with connect(url, token) as client:
-        rotated = client.rotate_tenant(tenant_id)
-    _show(as_json, rotated, rotated["jwt_secret"])
+    show_answer(url, token, as_json, lambda client: client.rotate_tenant(tenant_id), _jwt_secret)
+
+
+def _jwt_secret(tenant: dict[str, Any]) -> str:
+    return str(tenant["jwt_secret"])
 
 
 @main.group("admin-keys")
@@ -514,7 +619,7 @@ def admin_keys_create(ctx: _Context, name: str, as_json: bool) -> None:
         key = create_admin_key(database, name)
     finally:
         database.close()
-    _show(as_json, {"name": name, "key": key}, key)
+    show(as_json, {"name": name, "key": key}, key)
 
 
 @main.command("new-plugin")
@@ -528,7 +633,12 @@ def new_plugin(name: str, directory: Path | None) -> None:
         target = scaffold(name, directory or Path(name))
     except ScaffoldError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"created {target}; install it with: pip install -e {target}")
+    source = target if target.is_absolute() else f"./{target}"  # a path, not a name
+    click.echo(
+        f"created {target}; install it into the scripts' environment, at the repository's"
+        f" root: uv pip install --python .venv {source} (where there is pip: pip install"
+        f" {source})"
+    )
 
 
 if __name__ == "__main__":

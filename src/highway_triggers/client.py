@@ -144,7 +144,7 @@ def answer(response: httpx.Response) -> dict[str, Any]:
 class HighwayClient:
     """A synchronous client (``httpx.Client``); ``token`` is an admin token or API key.
 
-    ``send_event`` needs a tenant JWT instead: use a second client with that token.
+    ``send_event`` also works with a tenant's JWT as ``token``, for that tenant's events.
     """
 
     def __init__(
@@ -164,6 +164,43 @@ class HighwayClient:
         return answer(
             self._http.request(call.method, call.path, json=call.json, params=call.params)
         )
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Any call of the gateway's API (``path`` from ``/api/v1/``); ``params`` left
+        ``None`` are not sent. The answer's JSON body (``{}`` when it has none)."""
+        query = {name: str(value) for name, value in _given(**(params or {})).items()}
+        return self._send(Call(method, path, json, query or None))
+
+    def get(self, path: str, *, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("GET", path, params=params)
+
+    def post(
+        self,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self.request("POST", path, json=json, params=params)
+
+    def put(
+        self,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return self.request("PUT", path, json=json, params=params)
+
+    def delete(self, path: str, *, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.request("DELETE", path, params=params)
 
     def register_wait(self, **fields: Any) -> dict[str, Any]:
         """Register a waiting run (the fields of ``POST /api/v1/waits``); the wait."""
@@ -239,7 +276,7 @@ class HighwayClient:
         payload: dict[str, Any] | None = None,
         correlation_key: str | None = None,
     ) -> dict[str, Any]:
-        """``POST /api/v1/events/{tenant_id}`` (the client's token must be that tenant's JWT)."""
+        """``POST /api/v1/events/{tenant_id}`` (an admin token, or that tenant's JWT)."""
         return self._send(event_call(tenant_id, event_name, payload or {}, correlation_key))
 
     def deploy(self, workflow_id: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ package; ``docs/plugins.md`` describes every name here. The names are a contract
 test lists them, so that changing them is a deliberate act.
 """
 
+from highway_triggers.client import HighwayClient
 from highway_triggers.core.auth_objects import (
     AUTH,
     Auth,
@@ -57,14 +58,22 @@ from highway_triggers.core.waits import WaitRequest
 from highway_triggers.db.columns import JSONType, UtcDateTime, driver_timestamp, utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.driver import DriverSQL, placeholder
+from highway_triggers.gateway_commands import (
+    connect,
+    gateway_options,
+    json_option,
+    show,
+    show_answer,
+)
+from highway_triggers.table import table
 
 __all__ = [
     "AUTH",
     "IDENTIFIER_SCHEMA",
     "SECURITY_HEADERS",
+    "Accepted",
     "Admitted",
     "Auth",
-    "Accepted",
     "AuthObject",
     "BasicAuth",
     "BearerAuth",
@@ -76,6 +85,7 @@ __all__ = [
     "GatewayContext",
     "GitHubAuth",
     "HTTPError",
+    "HighwayClient",
     "HmacAuth",
     "Identifier",
     "IngressGuard",
@@ -106,11 +116,14 @@ __all__ = [
     "admit_first",
     "announce",
     "check_delivery_id",
+    "connect",
     "context_of",
     "driver_timestamp",
     "duplicate",
+    "gateway_options",
     "hash_jitter",
     "html_endpoint",
+    "json_option",
     "operation",
     "path_identifier",
     "placeholder",
@@ -118,5 +131,8 @@ __all__ = [
     "read_body",
     "read_json",
     "read_object",
+    "show",
+    "show_answer",
+    "table",
     "utcnow",
 ]

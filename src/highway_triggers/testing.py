@@ -538,7 +538,7 @@ def run_cli(
     finally:
         os.chdir(here)
     stderr = result.stderr
-    if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+    if result.exc_info is not None and not isinstance(result.exc_info[1], SystemExit):
         stderr += "".join(traceback.format_exception(*result.exc_info))
     return subprocess.CompletedProcess(
         ["highway-triggers", *args], result.exit_code, result.stdout, stderr

@@ -28,12 +28,12 @@ def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_distribution_declares_its_entry_point_and_only_two_dependencies() -> None:
+def test_the_distribution_declares_its_entry_point_and_only_three_dependencies() -> None:
     (entry,) = entry_points(group="highway_triggers", name=NAME)
     assert entry.value == "highway_triggers_cron"
     assert entry.dist is not None and entry.dist.name == NAME
     requires = {Requirement(r).name for r in distribution(NAME).requires or []}
-    assert requires == {"highway-triggers", "apscheduler"}
+    assert requires == {"highway-triggers", "apscheduler", "click"}
 
 
 def test_it_is_loaded_from_its_entry_point() -> None:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    import click
+
     from highway_triggers.core.context import GatewayContext
 
 hookspec = pluggy.HookspecMarker("highway_triggers")
@@ -51,3 +53,8 @@ def highway_migrations() -> Any:
 @hookspec
 def highway_health(gateway: GatewayContext) -> dict[str, Any]:  # type: ignore[empty-body]
     """This plugin's state for ``/health/detailed``, shown under its name in ``plugins_health``."""
+
+
+@hookspec
+def highway_cli_commands() -> list[click.Command]:  # type: ignore[empty-body]
+    """click commands or groups to add to ``highway-triggers`` (named as no core command is)."""

@@ -1,14 +1,16 @@
 """highway-triggers-cron: ``CRON`` triggers (schedules) that fire exactly once per slot,
-on time, across replicas; the ``/api/v1/schedules`` API."""
+on time, across replicas; the ``/api/v1/schedules`` API and ``highway-triggers schedules``."""
 
 from pathlib import Path
 from typing import Any
 
+import click
 from starlette.routing import BaseRoute
 
 from highway_triggers import BaseTrigger, hookimpl
 from highway_triggers.plugin import GatewayContext
 from highway_triggers_cron.api import routes
+from highway_triggers_cron.commands import schedules
 from highway_triggers_cron.service import scheduler_of
 from highway_triggers_cron.trigger import CronTrigger
 
@@ -43,3 +45,8 @@ def highway_health(gateway: GatewayContext) -> dict[str, Any]:
 @hookimpl
 def highway_migrations() -> Path:
     return Path(__file__).parent / "migrations"
+
+
+@hookimpl
+def highway_cli_commands() -> list[click.Command]:
+    return [schedules]
