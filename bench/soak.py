@@ -4,12 +4,12 @@ deletes what is past its retention.
     uv run --all-packages python bench/soak.py [--minutes 5] [--retention-seconds 30]
 
 Runs the gateway (one worker, SQLite, recorder engine) with short retention periods
-(dedup rows, finished dispatches) and pruning every few seconds, loads it with wrk as
-``bench/route.py`` does (unique ``Idempotency-Key`` per request, ~1 KB JSON), and prints
-after every slice the rows written so far, the database and WAL sizes and the rows
-left in each table. Without pruning the file grows with every event (about 1 KB of
-payload, plus its dedup row and indexes); with it, the size stops growing after the
-first retention period: freed pages are reused.
+(dedup rows, the delivery log, finished dispatches) and pruning every few seconds,
+loads it with wrk as ``bench/route.py`` does (unique ``Idempotency-Key`` per request,
+~1 KB JSON), and prints after every slice the rows written so far, the database and WAL
+sizes and the rows left in each table. Without pruning the file grows with every event
+(about 1 KB of payload, plus its dedup and log rows and indexes); with it, the size
+stops growing after the first retention period: freed pages are reused.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from route import SECRET_KEY, TENANT, seed, serve, stop, wrk
 
 from highway_triggers.testing import free_port
 
-TABLES = ("dispatches", "deliveries")
+TABLES = ("dispatches", "deliveries", "delivery_log")
 
 
 def sizes(db_path: Path) -> tuple[float, float, dict[str, int]]:
