@@ -3,12 +3,9 @@ delivered, duplicate, filtered, held, refused — with filters, pages and retent
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import jwt
 import pytest
 from sqlalchemy import func, insert, select
 
@@ -19,52 +16,9 @@ from highway_triggers.core.ids import first_id_at
 from highway_triggers.db.tables import DELIVERY_LOG
 from highway_triggers.testing import RunningGateway, wait_until
 
+from api_calls import deploy_event, post_event, tenant_token
+
 TENANT = "acme"
-
-
-def tenant_token(gateway: RunningGateway, tenant_id: str, **limits: Any) -> str:
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id, **limits})
-    assert created.status_code == 201, created.text
-    claims = {"tenant_id": tenant_id, "exp": int(time.time()) + 600}
-    return jwt.encode(claims, created.json()["jwt_secret"], algorithm="HS256")
-
-
-def deploy_event(
-    gateway: RunningGateway, workflow_id: str, event_type: str, filters: dict[str, Any]
-) -> str:
-    """Deploy an EVENT trigger of :data:`TENANT`; its trigger id."""
-    answer = gateway.client().post(
-        f"/api/v1/deployment/workflows/{workflow_id}/deploy",
-        json={
-            "tenant_id": TENANT,
-            "triggers": [
-                {
-                    "type": "EVENT",
-                    "config": {"event_type": event_type, "filter_expression": filters},
-                }
-            ],
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    trigger_id: str = answer.json()["triggers"][0]["trigger_id"]
-    return trigger_id
-
-
-def send(
-    gateway: RunningGateway,
-    token: str,
-    event_name: str,
-    payload: dict[str, Any] | None = None,
-    *,
-    tenant_id: str = TENANT,
-    correlation_key: str | None = None,
-    key: str | None = None,
-) -> httpx.Response:
-    body: dict[str, Any] = {"event_name": event_name, "payload": payload or {}}
-    if correlation_key:
-        body["correlation_key"] = correlation_key
-    headers = {"Idempotency-Key": key} if key else {}
-    return gateway.client(token).post(f"/api/v1/events/{tenant_id}", json=body, headers=headers)
 
 
 def listed(gateway: RunningGateway, **query: Any) -> dict[str, Any]:
@@ -87,7 +41,7 @@ def test_each_outcome_of_the_events_route(
     gateway: RunningGateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     token = tenant_token(gateway, TENANT)
-    big = deploy_event(gateway, "wf-big", "order.created", {"size": "big"})
+    big = deploy_event(gateway, "wf-big", TENANT, "order.created", {"size": "big"})
     explained: list[str] = []
     explain = gateway.gateway.router._explain
     monkeypatch.setattr(
@@ -97,7 +51,7 @@ def test_each_outcome_of_the_events_route(
     )
 
     # delivered: a start; the reason is only looked for when nothing took the event
-    started = send(gateway, token, "order.created", {"size": "big"})
+    started = post_event(gateway, token, TENANT, "order.created", {"size": "big"})
     assert started.status_code == 202, started.text
     row = gateway.client().get(f"/api/v1/deliveries/{started.json()['event_id']}").json()
     assert row["received_at"] and row["delivery_id"] is None
@@ -123,7 +77,7 @@ def test_each_outcome_of_the_events_route(
         },
     )
     assert wait.status_code == 201, wait.text
-    resumed = send(gateway, token, "order.shipped", correlation_key="order-7")
+    resumed = post_event(gateway, token, TENANT, "order.shipped", correlation_key="order-7")
     assert resumed.status_code == 202, resumed.text
     row = one(gateway, workflow_id="wf-shipping")
     assert (row["event_id"], row["outcome"], row["started"], row["resumed"]) == (
@@ -143,8 +97,12 @@ def test_each_outcome_of_the_events_route(
     assert explained == []  # nothing was explained: each event was delivered
 
     # duplicate: the second answer names the first event, its row the original
-    first = send(gateway, token, "order.created", {"size": "big"}, key="order-8")
-    again = send(gateway, token, "order.created", {"size": "big"}, key="order-8")
+    first = post_event(
+        gateway, token, TENANT, "order.created", {"size": "big"}, idempotency_key="order-8"
+    )
+    again = post_event(
+        gateway, token, TENANT, "order.created", {"size": "big"}, idempotency_key="order-8"
+    )
     assert first.status_code == again.status_code == 202
     assert again.json()["duplicate"] and again.json()["event_id"] == first.json()["event_id"]
     row = one(gateway, outcome="duplicate")
@@ -154,14 +112,14 @@ def test_each_outcome_of_the_events_route(
     assert original["outcome"] == "delivered" and original["delivery_id"] == f"{TENANT}:order-8"
 
     # filtered: the trigger's filter said no ("why did my workflow not start?")
-    small = send(gateway, token, "order.created", {"size": "small"})
+    small = post_event(gateway, token, TENANT, "order.created", {"size": "small"})
     assert small.status_code == 404, small.text
     row = one(gateway, workflow_id="wf-big", outcome="filtered")
     assert row["reason"] == f"filter of trigger {big} (workflow wf-big) said no"
     assert row["targets"] == [{"trigger_id": big, "workflow_id": "wf-big", "matched": False}]
 
     # filtered: no trigger for the event's name
-    assert send(gateway, token, "nobody.listens").status_code == 404
+    assert post_event(gateway, token, TENANT, "nobody.listens").status_code == 404
     row = listed(gateway, outcome="filtered")["deliveries"][0]
     assert (row["reason"], row["targets"]) == ("no EVENT trigger for 'nobody.listens'", [])
     assert explained == ["order.created", "nobody.listens"]
@@ -184,13 +142,18 @@ def test_each_outcome_of_the_events_route(
         },
     )
     assert wait.status_code == 201, wait.text
-    bad = send(gateway, token, "order.approved", {"ok": 1}, correlation_key="order-10")
+    bad = post_event(
+        gateway, token, TENANT, "order.approved", {"ok": 1}, correlation_key="order-10"
+    )
     assert bad.status_code == 400, bad.text
     row = one(gateway, outcome="refused")
     assert row["reason"].startswith("INVALID_PAYLOAD: ") and row["tenant_id"] == TENANT
 
     # held: no wait yet for its correlation key, kept for one registered late
-    assert send(gateway, token, "order.paid", correlation_key="order-9").status_code == 404
+    assert (
+        post_event(gateway, token, TENANT, "order.paid", correlation_key="order-9").status_code
+        == 404
+    )
     row = one(gateway, outcome="held")
     assert row["reason"] == (
         "no wait for correlation key 'order-9'; no EVENT trigger for 'order.paid'; "
@@ -203,17 +166,17 @@ def test_refusals_at_the_door_are_logged(gateway: RunningGateway) -> None:
     other = tenant_token(gateway, "other")
     slow = tenant_token(gateway, "slow", rate_limit_per_second=0.001, burst=1)
 
-    assert send(gateway, other, "order.created").status_code == 403
+    assert post_event(gateway, other, TENANT, "order.created").status_code == 403
     row = one(gateway, outcome="refused", tenant_id=TENANT)
     assert row["source"] == "EVENT"
     assert row["reason"] == "FORBIDDEN: the token belongs to another tenant"
 
-    assert send(gateway, "not-a-jwt", "order.created", tenant_id="other").status_code == 401
+    assert post_event(gateway, "not-a-jwt", "other", "order.created").status_code == 401
     row = one(gateway, outcome="refused", tenant_id="other")
     assert row["reason"] == "INVALID_TOKEN: the bearer token is not a valid JWT"
 
-    assert send(gateway, slow, "tick", tenant_id="slow").status_code == 404  # filtered
-    assert send(gateway, slow, "tick", tenant_id="slow").status_code == 429
+    assert post_event(gateway, slow, "slow", "tick").status_code == 404  # filtered
+    assert post_event(gateway, slow, "slow", "tick").status_code == 429
     row = one(gateway, outcome="refused", tenant_id="slow")
     assert row["reason"].startswith("RATE_LIMITED: rate limit exceeded for 'slow'")
     assert [r["outcome"] for r in listed(gateway, tenant_id="slow")["deliveries"]] == [
@@ -243,11 +206,15 @@ def test_refusals_past_the_bound_are_dropped_and_counted(
 
 def test_list_filters_pages_and_errors(gateway: RunningGateway) -> None:
     token = tenant_token(gateway, TENANT)
-    deploy_event(gateway, "wf-pages", "page", {})
-    sent = [send(gateway, token, "page", {"n": n}).json()["event_id"] for n in range(5)]
+    deploy_event(gateway, "wf-pages", TENANT, "page")
+    sent = [
+        post_event(gateway, token, TENANT, "page", {"n": n}).json()["event_id"] for n in range(5)
+    ]
     middle = datetime.now(UTC)
-    sent += [send(gateway, token, "page", {"n": n}).json()["event_id"] for n in range(5, 8)]
-    assert send(gateway, token, "unheard").status_code == 404
+    sent += [
+        post_event(gateway, token, TENANT, "page", {"n": n}).json()["event_id"] for n in range(5, 8)
+    ]
+    assert post_event(gateway, token, TENANT, "unheard").status_code == 404
 
     pages, cursor = [], None
     while True:

@@ -16,6 +16,8 @@ from highway_triggers.core.ingress import Intake, IngressWriter
 from highway_triggers.db.tables import DELIVERIES, DISPATCHES
 from highway_triggers.testing import RunningGateway
 
+from api_calls import batch_sizes
+
 GOOD = 5
 
 
@@ -54,15 +56,7 @@ def test_a_refused_row_fails_alone_and_its_batch_commits(
     core = gateway.gateway
     (trigger,) = core.manager.index.of_workflow("wf-batch", "MANUAL")
     writer: IngressWriter = core.writer
-    batches: list[int] = []
-    write_batch = writer._write_batch
-
-    def counting(batch: list[Intake], outcomes: list[Any]) -> Any:
-        if batch:
-            batches.append(len(batch))
-        return write_batch(batch, outcomes)
-
-    monkeypatch.setattr(writer, "_write_batch", counting)
+    batches = batch_sizes(writer, monkeypatch)
 
     def intake(refusal: Refusal | None = None) -> Intake:
         event_id = new_uuid()

@@ -83,3 +83,27 @@ def test_a_numeric_exp_is_a_date(gateway: RunningGateway, secret: str) -> None:
             assert (status, body["code"]) == (404, "NO_WAITING_WORKFLOW"), (payload, body)
     expired = json.dumps({"tenant_id": "acme", "exp": int(time.time()) - 60})
     assert [status for status, _ in send(gateway, token(secret, expired))] == [401, 401]
+
+
+def test_a_refused_token_looks_up_api_keys_only_when_it_is_one(
+    gateway: RunningGateway, secret: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The events route also takes an admin token; a forged one costs no database read
+    unless it has the API keys' ``hwk_`` prefix."""
+    auth = gateway.gateway.auth
+    looked_up: list[str] = []
+    exists = auth._key_exists
+
+    def counting(hashed: str) -> bool:
+        looked_up.append(hashed)
+        return exists(hashed)
+
+    monkeypatch.setattr(auth, "_key_exists", counting)
+    event = {"event_name": "ping"}
+    for forged in ("garbage", token("wrong-secret", f'{{"tenant_id": "acme", "exp": {LATER}}}')):
+        answer = gateway.client(token=forged).post("/api/v1/events/acme", json=event)
+        assert answer.status_code == 401, answer.text
+    assert looked_up == []
+    answer = gateway.client(token="hwk_not-a-key").post("/api/v1/events/acme", json=event)
+    assert answer.status_code == 401, answer.text
+    assert len(looked_up) == 1

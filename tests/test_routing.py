@@ -18,64 +18,9 @@ from highway_triggers.db.columns import utcnow
 from highway_triggers.db.models import Wait
 from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway, wait_until
 
+from api_calls import batch_sizes, create_tenant, deploy_event, post_event, sign, tenant_token
+
 WAITS = Wait.__table__  # type: ignore[attr-defined]
-
-
-def create_tenant(gateway: RunningGateway, tenant_id: str) -> str:
-    """The tenant's JWT secret."""
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id})
-    assert created.status_code == 201, created.text
-    secret: str = created.json()["jwt_secret"]
-    return secret
-
-
-def sign(secret: str, tenant_id: str, ttl: int = 600) -> str:
-    return jwt.encode(
-        {"tenant_id": tenant_id, "exp": int(time.time()) + ttl}, secret, algorithm="HS256"
-    )
-
-
-def tenant_token(gateway: RunningGateway, tenant_id: str) -> str:
-    return sign(create_tenant(gateway, tenant_id), tenant_id)
-
-
-def post_event(
-    gateway: RunningGateway,
-    token: str | None,
-    tenant_id: str,
-    event_name: str,
-    payload: dict[str, Any] | None = None,
-    *,
-    correlation_key: str | None = None,
-    idempotency_key: str | None = None,
-) -> httpx.Response:
-    body: dict[str, Any] = {"event_name": event_name, "payload": payload or {}}
-    if correlation_key is not None:
-        body["correlation_key"] = correlation_key
-    headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
-    return gateway.client(token).post(f"/api/v1/events/{tenant_id}", json=body, headers=headers)
-
-
-def deploy_event(
-    gateway: RunningGateway,
-    workflow_id: str,
-    tenant_id: str,
-    event_type: str,
-    filters: dict[str, Any] | None = None,
-) -> None:
-    answer = gateway.client().post(
-        f"/api/v1/deployment/workflows/{workflow_id}/deploy",
-        json={
-            "tenant_id": tenant_id,
-            "triggers": [
-                {
-                    "type": "EVENT",
-                    "config": {"event_type": event_type, "filter_expression": filters or {}},
-                }
-            ],
-        },
-    )
-    assert answer.status_code == 200, answer.text
 
 
 def dispatches(gateway: RunningGateway, **filters: str) -> list[dict[str, Any]]:
@@ -639,15 +584,7 @@ def test_events_read_in_one_loop_pass_share_one_commit(
     handlers reach the writer a pass later, join one commit instead of two."""
     deploy_event(gateway, "wf-burst", "acme", "burst")
     writer, router = gateway.gateway.writer, gateway.gateway.router
-    batches: list[int] = []
-    write_batch = writer._write_batch
-
-    def counting(batch: list[Any], outcomes: list[Any]) -> Any:
-        if batch:
-            batches.append(len(batch))
-        return write_batch(batch, outcomes)
-
-    monkeypatch.setattr(writer, "_write_batch", counting)
+    batches = batch_sizes(writer, monkeypatch)
 
     async def read_then_submit(i: int) -> RouteResult:
         await asyncio.sleep(0)  # read in this pass of the loop, handled in the next

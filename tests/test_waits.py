@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
 from highway_triggers.testing import (
@@ -26,16 +25,11 @@ from highway_triggers.testing import (
     wait_until,
 )
 
+import api_calls
+from api_calls import tenant_token
+
 EngineGateway = tuple[RunningGateway, FakeEngine]
 EVENT = "order.paid"
-
-
-def tenant_token(gateway: RunningGateway, tenant_id: str) -> str:
-    """Create the tenant; a JWT signed with its secret."""
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id})
-    assert created.status_code == 201, created.text
-    claims = {"tenant_id": tenant_id, "exp": int(time.time()) + 600}
-    return jwt.encode(claims, created.json()["jwt_secret"], algorithm="HS256")
 
 
 def register(gateway: RunningGateway, expect: int = 201, **fields: Any) -> dict[str, Any]:
@@ -62,8 +56,10 @@ def post_event(
     tenant_id: str = "acme",
     event_name: str = EVENT,
 ) -> httpx.Response:
-    body = {"event_name": event_name, "correlation_key": correlation_key, "payload": payload or {}}
-    return gateway.client(token).post(f"/api/v1/events/{tenant_id}", json=body)
+    """An event for the wait of ``correlation_key``."""
+    return api_calls.post_event(
+        gateway, token, tenant_id, event_name, payload, correlation_key=correlation_key
+    )
 
 
 def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

@@ -312,9 +312,8 @@ class HighwayClient:
     ) -> dict[str, Any]:
         """One page of dispatches, newest first: ``{"dispatches", "count", "next_cursor"}``;
         pass ``next_cursor`` as ``cursor`` for the next page while it is not ``None``."""
-        params = _given(status=status, workflow_id=workflow_id, limit=limit, cursor=cursor)
-        query = {name: str(value) for name, value in params.items()}
-        return self._send(Call("GET", "/api/v1/dispatches", params=query))
+        params = {"status": status, "workflow_id": workflow_id, "limit": limit, "cursor": cursor}
+        return self.get("/api/v1/dispatches", params=params)
 
     def retry_dispatch(self, dispatch_id: str) -> dict[str, Any]:
         """Deliver a failed, dead or skipped dispatch again, with fresh attempts."""

@@ -77,10 +77,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     The checks ride on the protocol's callbacks and a deadline per connection (checked a
     few times a second by one timer per server, see :class:`_Deadlines`; a timeout holds
-    within that interval) instead of an ASGI middleware wrapping every request. They hold only where the gateway serves
-    itself: an app run under another server (``uvicorn --factory
-    highway_triggers.app:app_from_environment``, gunicorn) keeps the body-size limit but
-    not these.
+    within that interval) instead of an ASGI middleware wrapping every request. They hold
+    only where the gateway serves itself: an app run under another server (``uvicorn
+    --factory highway_triggers.app:app_from_environment``, gunicorn) keeps the body-size
+    limit but not these.
     - What the parser refuses is answered 400 ``MALFORMED_REQUEST`` with the JSON error
       body.
     """

@@ -15,7 +15,7 @@ from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.http import admin, gateway_of
 from highway_triggers.core.openapi import operation
 from highway_triggers.core.paging import LIMIT_SCHEMA, PageRequest
-from highway_triggers.core.validation import IDENTIFIER_SCHEMA, query_identifier
+from highway_triggers.core.validation import IDENTIFIER_SCHEMA, query_choice, query_identifier
 
 EVENT_ID: dict[str, Any] = {
     "type": "string",
@@ -49,9 +49,7 @@ async def deliveries(request: Request) -> Response:
     ISO 8601 times (UTC unless they name an offset).
     """
     page = PageRequest.of(request, EVENT_ID["pattern"])
-    outcome = request.query_params.get("outcome") or None
-    if outcome is not None and outcome not in OUTCOMES:
-        raise HTTPError(400, "INVALID_PARAMETER", f"outcome must be one of {', '.join(OUTCOMES)}")
+    outcome = query_choice(request, "outcome", OUTCOMES)
     gateway = gateway_of(request)
     rows = await gateway.db.call(
         list_deliveries,

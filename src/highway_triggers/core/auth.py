@@ -85,6 +85,8 @@ class Authenticator:
             return False
         if self._bootstrap is not None and hmac.compare_digest(token.encode(), self._bootstrap):
             return True
+        if not token.startswith(KEY_PREFIX):  # no API key: nothing to look up
+            return False
         hashed = digest(token)
         if hashed in self._known_keys:
             return True
@@ -107,7 +109,7 @@ class Authenticator:
     async def may_send_events(self, token: str, tenant_id: str) -> None:
         """A JWT of ``tenant_id``, or an admin token (an engine posting system events);
         401 or 403 otherwise. The JWT is tried first: it is what tenants send on the hot
-        path, and an admin check of an unknown token looks up the API keys."""
+        path (an admin check looks an ``hwk_`` key up in the database)."""
         try:
             await self.tenant_claims(token, tenant_id)
         except HTTPError as refused:

@@ -263,7 +263,7 @@ class IngressWriter:
         cursor = conn.connection.cursor()
         now = utcnow()
         stamp, lease = sql.timestamp(now), sql.timestamp(now + self._lease)
-        log = self._log
+        log_sql = self._log
         if outcomes:
             cursor.executemany(sql.record_outcome, outcomes)
         # the noted rows are taken here: if this transaction fails they are dropped, as
@@ -328,7 +328,7 @@ class IngressWriter:
             jobs.extend(new_jobs)
             if new_jobs:
                 started, resumed = len(starts), len(resumes)
-                kept, targets = self._kept if held else None, log.delivered(new_jobs)
+                kept, targets = self._kept if held else None, log_sql.delivered(new_jobs)
                 logged.append(_row(intake, stamp, DELIVERED, started, resumed, None, kept, targets))
             else:
                 why, declined = intake.explain() if intake.explain else ("nothing took it", None)
@@ -348,7 +348,7 @@ class IngressWriter:
         if unmatched:
             cursor.executemany(self._dedup_sql.forget, unmatched)
         if logged:
-            cursor.executemany(log.insert, logged)
+            cursor.executemany(log_sql.insert, logged)
         return results, jobs
 
     def _may_hold(self, intake: Intake) -> bool:
