@@ -27,7 +27,12 @@ from highway_triggers.core.waits import TOKEN_PATTERN, WaitRequest
 from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway
 
 OPEN = {"/health", "/metrics", "/openapi.json"}
-SIGNED = {"/api/v1/hooks/{token}", "/api/v1/public/webhook/{path}", "/api/v1/webhooks/{webhook_id}"}
+SIGNED = {
+    "/api/v1/hooks/{token}",
+    "/api/v1/public/webhook/{path}",
+    "/api/v1/webhooks/{webhook_id}",
+    "/api/v1/github/webhook",
+}
 """Ingress whose signature, or token in the URL, is the credential."""
 ADMIN_OR_TENANT = {
     "/api/v1/events/{tenant_id}",

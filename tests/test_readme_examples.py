@@ -47,6 +47,7 @@ NOT_RUN = {
     # install into an environment: the active Python, or .venv that the suite runs in
     "pip install . plugins/cron",
     "pip install . plugins/webhook",
+    "pip install . plugins/github",
     "pip install dist/highway_triggers-*.whl dist/highway_triggers_cron-*.whl",
     "pip install -e acme-triggers",
     "pip install -e acme-triggers && (cd acme-triggers && pytest)",

@@ -91,7 +91,9 @@ class Gateway:
         self.waits = WaitService(self.db, settings.base_url, self.metrics)
         self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings, self.metrics)
         self.deployments = Deployments(
-            DeploymentService(self.db, self.plugins.trigger_types, self.cipher), self.manager
+            DeploymentService(self.db, self.plugins.trigger_types, self.cipher),
+            self.manager,
+            self.plugins.trigger_types,
         )
         self.leases = Leases(self.db, new_replica_id())
         self.tasks = Tasks(
@@ -128,6 +130,7 @@ class Gateway:
             metrics=self.metrics.registry,
         )
         self.manager.bind(self.context)
+        self.deployments.bind(self.context)
         self._housekeeping: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         """The event loop the gateway runs on (for plugins' threads), once started."""

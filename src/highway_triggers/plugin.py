@@ -45,6 +45,7 @@ from highway_triggers.core.pages import SECURITY_HEADERS, Pages, html_endpoint
 from highway_triggers.core.plugin_settings import PluginSettings, PluginSettingsError
 from highway_triggers.core.tasks import Tasks
 from highway_triggers.core.validation import (
+    DELIVERY_ID_SCHEMA,
     IDENTIFIER_SCHEMA,
     Identifier,
     JsonSchema,
@@ -69,6 +70,7 @@ from highway_triggers.table import table
 
 __all__ = [
     "AUTH",
+    "DELIVERY_ID_SCHEMA",
     "IDENTIFIER_SCHEMA",
     "SECURITY_HEADERS",
     "Accepted",

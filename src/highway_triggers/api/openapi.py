@@ -15,9 +15,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from highway_triggers import __version__
 from highway_triggers.core.openapi import Error, Operation, Partial, Schema, operation_of
 from highway_triggers.core.validation import (
-    DELIVERY_ID_MAX_LENGTH,
-    DELIVERY_ID_PATTERN,
     DELIVERY_ID_RULE,
+    DELIVERY_ID_SCHEMA,
     IDENTIFIER_RULE,
     IDENTIFIER_SCHEMA,
     RequestBody,
@@ -49,11 +48,7 @@ IDEMPOTENCY_KEY = {
     "in": "header",
     "required": False,
     "description": f"Makes a repeated delivery harmless; {DELIVERY_ID_RULE}.",
-    "schema": {
-        "type": "string",
-        "maxLength": DELIVERY_ID_MAX_LENGTH,
-        "pattern": DELIVERY_ID_PATTERN,
-    },
+    "schema": DELIVERY_ID_SCHEMA,
 }
 UNDECLARED = Operation()
 

@@ -15,6 +15,7 @@ the door: address, size, signature, token, rate; or a wait's payload schema).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ DELIVERED, DUPLICATE, FILTERED, HELD, REFUSED = (
     "held",
     "refused",
 )
+log = logging.getLogger(__name__)
 OUTCOMES = (DELIVERED, DUPLICATE, FILTERED, HELD, REFUSED)
 MAX_NAMED = 100
 """Triggers a miss or a refusal lists in ``targets``; the reason counts the rest."""
@@ -76,16 +78,18 @@ class DeliveryLogSQL(DriverSQL):
         )
 
 
-def declined(triggers: Sequence[BaseTrigger]) -> str | None:
-    """The ``targets`` naming triggers that did not take an event (at most :data:`MAX_NAMED`)."""
+def declined(triggers: Sequence[BaseTrigger], reasons: Sequence[str | None] = ()) -> str | None:
+    """The ``targets`` naming triggers that did not take an event (at most
+    :data:`MAX_NAMED`), each with its matcher's ``reason`` when it gave one."""
     if not triggers:
         return None
-    return DriverSQL.json(
-        [
-            {"trigger_id": t.id, "workflow_id": t.workflow_id, "matched": False}
-            for t in triggers[:MAX_NAMED]
-        ]
-    )
+    targets: list[dict[str, Any]] = []
+    for i, t in enumerate(triggers[:MAX_NAMED]):
+        target = {"trigger_id": t.id, "workflow_id": t.workflow_id, "matched": False}
+        if i < len(reasons) and reasons[i] is not None:
+            target["reason"] = reasons[i]
+        targets.append(target)
+    return DriverSQL.json(targets)
 
 
 def reason_text(text: str) -> str:
@@ -105,8 +109,12 @@ def explain_miss(event: Event, pool: Iterable[BaseTrigger], tokens_only: bool) -
     considered = [
         t for t in pool if t.subtype == event.subtype and event.tenant_id in (None, t.tenant_id)
     ]
+    reasons = [_mismatch(t, event) for t in considered[:MAX_NAMED]]
     if considered:
-        named = ", ".join(f"{t.id} (workflow {t.workflow_id})" for t in considered[:3])
+        named = ", ".join(
+            f"{t.id} (workflow {t.workflow_id}{'' if why is None else ': ' + why})"
+            for t, why in zip(considered[:3], reasons, strict=False)
+        )
         more = f" and {len(considered) - 3} more" if len(considered) > 3 else ""
         if len(considered) == 1:
             parts.append(f"filter of trigger {named} said no")
@@ -115,7 +123,16 @@ def explain_miss(event: Event, pool: Iterable[BaseTrigger], tokens_only: bool) -
     elif event.index_keys:
         keys = ", ".join(repr(k) for k in event.index_keys)
         parts.append(f"no {event.subtype} trigger for {keys}")
-    return reason_text("; ".join(parts) or "nothing took it"), declined(considered)
+    return reason_text("; ".join(parts) or "nothing took it"), declined(considered, reasons)
+
+
+def _mismatch(trigger: BaseTrigger, event: Event) -> str | None:
+    """The trigger type's own account of why its matcher said no (``BaseTrigger.mismatch``)."""
+    try:
+        return type(trigger).mismatch(trigger.config, event)
+    except Exception:  # an explanation must never fail the event's commit
+        log.exception("mismatch of %r raised", trigger)
+        return None
 
 
 def list_deliveries(

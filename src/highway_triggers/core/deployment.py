@@ -38,6 +38,7 @@ from highway_triggers.db.tables import (
 from highway_triggers.db.tables import DEPLOYMENT_FAILED as FAILED
 
 if TYPE_CHECKING:
+    from highway_triggers.core.context import GatewayContext
     from highway_triggers.core.manager import TriggerManager
 
 T = TypeVar("T")
@@ -83,16 +84,19 @@ class ValidTrigger:
         }
 
 
-def _trigger_entries(body: Any) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """Each trigger of either body form: the object, its type and config keys."""
+def _trigger_entries(body: Any) -> Iterator[tuple[str, dict[str, Any], str, str]]:
+    """Each trigger of either body form: where errors name it (``triggers[i]``, as
+    :func:`trigger_specs` counts), the object, its type and config keys."""
     if not isinstance(body, dict):
         return
     if isinstance(body.get("triggers"), list):
-        yield from ((item, "type", "config") for item in body["triggers"] if isinstance(item, dict))
+        for i, item in enumerate(body["triggers"]):
+            if isinstance(item, dict):
+                yield f"triggers[{i}]", item, "type", "config"
     elif isinstance(body.get("nodes"), list):
-        for node in body["nodes"]:
-            if isinstance(node, dict) and node.get("type") == "TRIGGER":
-                yield node, "subtype", "configurations"
+        nodes = [n for n in body["nodes"] if isinstance(n, dict) and n.get("type") == "TRIGGER"]
+        for i, node in enumerate(nodes):
+            yield f"triggers[{i}]", node, "subtype", "configurations"
 
 
 def trigger_specs(body: Any) -> list[tuple[Any, Any]]:
@@ -396,7 +400,7 @@ class DeploymentService:
     def _prepared(self, workflow_id: str, body: Any) -> Any:
         """A copy of a deploy body with each trigger's config prepared by its type."""
         body = copy.deepcopy(body)
-        for spec, type_field, config_field in _trigger_entries(body):
+        for _, spec, type_field, config_field in _trigger_entries(body):
             if config_field in spec or type_field in spec:
                 spec[config_field] = self._prepare(
                     spec.get(type_field), spec.get(config_field, {}), workflow_id
@@ -566,12 +570,24 @@ class Deployments:
     follow within a second). A deployed trigger that fails to start marks its
     deployment ``DEPLOYMENT_FAILED``."""
 
-    def __init__(self, service: DeploymentService, manager: TriggerManager) -> None:
+    def __init__(
+        self,
+        service: DeploymentService,
+        manager: TriggerManager,
+        types: dict[str, type[BaseTrigger]],
+    ) -> None:
         self._service = service
         self._manager = manager
+        self._types = types
+        self._context: GatewayContext | None = None
+
+    def bind(self, context: GatewayContext) -> None:
+        """The context handed to ``BaseTrigger.resolve_config`` (before the first change)."""
+        self._context = context
 
     async def deploy(self, workflow_id: str, body: Any) -> dict[str, Any]:
         """Deploy (or atomically redeploy) a workflow's triggers; its status view."""
+        body = await self._resolved(body)
         deployed = await asyncio.to_thread(self._service.deploy, workflow_id, body)
         await self._manager.sync()
         errors = self._manager.errors  # a trigger not restored is not in the index: ask by id
@@ -595,10 +611,17 @@ class Deployments:
 
     async def create_trigger(self, body: Any) -> dict[str, Any]:
         """A stand-alone trigger: ``{"type", "config", "workflow_id" or "template", "tenant_id"?}``."""
+        body = await self._resolved_trigger(body)
         return await self._applied(self._service.create_trigger, body)
 
     async def update_trigger(self, trigger_id: str, body: Any) -> dict[str, Any] | None:
         """Replace a trigger's config (and optionally its target); ``None`` if there is none."""
+        if isinstance(body, dict) and "config" in body and "type" not in body:
+            current = await self.get_trigger(trigger_id)
+            if current is None:
+                return None
+            body = {**body, "type": current["type"]}
+        body = await self._resolved_trigger(body)
         return await self._applied(self._service.update_trigger, trigger_id, body)
 
     async def delete_trigger(self, trigger_id: str) -> bool:
@@ -612,6 +635,47 @@ class Deployments:
     async def list_triggers(self, **filters: str | None) -> list[dict[str, Any]]:
         """Deployed triggers; filters ``type``, ``workflow_id``, ``tenant_id``."""
         return await asyncio.to_thread(self._service.list_triggers, **filters)
+
+    async def _resolved(self, body: Any) -> Any:
+        """A copy of a deploy body with each trigger's config through its type's
+        ``resolve_config``."""
+        body = copy.deepcopy(body)
+        for where, spec, type_field, config_field in _trigger_entries(body):
+            await self._resolve(where, spec, type_field, config_field)
+        return body
+
+    async def _resolved_trigger(self, body: Any) -> Any:
+        """A copy of a stand-alone trigger's body with its config resolved."""
+        if not isinstance(body, dict):
+            return body
+        body = copy.deepcopy(body)
+        await self._resolve("trigger", body, "type", "config")
+        return body
+
+    async def _resolve(
+        self, where: str, spec: dict[str, Any], type_field: str, config_field: str
+    ) -> None:
+        """Resolve one trigger's config in place; a ``ConfigError`` names the field
+        (``triggers[0].config.repository``)."""
+        assert self._context is not None, "Deployments.bind(context) first"
+        subtype, config = spec.get(type_field), spec.get(config_field)
+        cls = self._types.get(subtype) if isinstance(subtype, str) else None
+        if cls is None or not isinstance(config, dict):
+            return  # validation names it
+        try:
+            spec[config_field] = await cls.resolve_config(config, context=self._context)
+        except ConfigError as exc:
+            raise ConfigError(
+                [
+                    {
+                        **error,
+                        "trigger": where,
+                        "type": cls.subtype,
+                        "field": f"{where}.config.{error['field']}",
+                    }
+                    for error in exc.errors
+                ]
+            ) from None
 
     async def _applied(self, change: Callable[..., T], *args: Any) -> T:
         done = await asyncio.to_thread(change, *args)

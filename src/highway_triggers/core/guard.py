@@ -74,12 +74,16 @@ class IngressGuard:
         *,
         trigger: BaseTrigger | None = None,
         source: str | None = None,
+        delivery_id: str | None = None,
     ) -> Admitted:
         """The admitted request; else 401 ``IP_NOT_ALLOWED``, 413 ``PAYLOAD_TOO_LARGE`` or
         the signature's 401, checked in that order. ``trusted``: the proxies whose
         ``X-Forwarded-For`` is believed. A refusal is logged under ``source`` (default:
-        the subtype of ``trigger``, the trigger the request is for), naming ``trigger``."""
-        _, admitted = await admit_first(request, trusted, [(trigger, self)], source=source)
+        the subtype of ``trigger``, the trigger the request is for), naming ``trigger``
+        and the sender's ``delivery_id``."""
+        _, admitted = await admit_first(
+            request, trusted, [(trigger, self)], source=source, delivery_id=delivery_id
+        )
         return admitted
 
     def _verify_body(self, request: Request, body: bytes, now: float) -> None:
@@ -95,6 +99,7 @@ async def admit_first(
     candidates: Sequence[tuple[T, IngressGuard]],
     *,
     source: str | None = None,
+    delivery_id: str | None = None,
 ) -> tuple[T, Admitted]:
     """The first candidate whose guard admits the request, and what it admitted.
 
@@ -102,7 +107,7 @@ async def admit_first(
     each candidate then checks address, size and signature as :meth:`IngressGuard.admit`
     does. When none admits the request, the first candidate's error is raised, and the
     refusal logged under ``source`` (default: the subtype of the first candidate that is
-    a trigger), naming the candidates that are triggers.
+    a trigger), naming the candidates that are triggers and ``delivery_id``.
     """
     if not candidates:
         raise ValueError("admit_first needs at least one candidate")
@@ -128,12 +133,16 @@ async def admit_first(
         return value, Admitted(body=body, client_ip=client_ip, data=data)
     assert first_error is not None
     triggers = [value for value, _ in candidates if isinstance(value, BaseTrigger)]
-    _log_refusal(request, first_error, source, triggers)
+    _log_refusal(request, first_error, source, triggers, delivery_id)
     raise first_error
 
 
 def _log_refusal(
-    request: Request, error: HTTPError, source: str | None, triggers: Sequence[BaseTrigger]
+    request: Request,
+    error: HTTPError,
+    source: str | None,
+    triggers: Sequence[BaseTrigger],
+    delivery_id: str | None,
 ) -> None:
     """Log the refusal in the gateway serving ``request``, if it is served by one."""
     context = getattr(getattr(request.scope.get("app"), "state", None), "gateway", None)
@@ -145,4 +154,5 @@ def _log_refusal(
         error,
         tenant_id=first.tenant_id if first else None,
         triggers=triggers,
+        delivery_id=delivery_id,
     )

@@ -178,6 +178,7 @@ class IngressWriter:
         *,
         tenant_id: str | None = None,
         targets: str | None = None,
+        delivery_id: str | None = None,
     ) -> bool:
         """Queue the log row of a request that never reached routing (refused at the door,
         no trigger for its path) for the next commit; ``False`` when it was dropped, as
@@ -185,8 +186,8 @@ class IngressWriter:
         if len(self._noted) >= MAX_NOTED or self._closing or self._loop is None:
             return False
         row = (
-            new_uuid(), self._log.timestamp(utcnow()), source, None, tenant_id, outcome, 0, 0,
-            None, reason_text(reason), targets,
+            new_uuid(), self._log.timestamp(utcnow()), source, delivery_id, tenant_id, outcome,
+            0, 0, None, reason_text(reason), targets,
         )  # fmt: skip
         self._noted.append(row)
         self._wakeup.set()

@@ -104,22 +104,39 @@ class EventRouter:
         *,
         tenant_id: str | None = None,
         triggers: Sequence[BaseTrigger] = (),
+        delivery_id: str | None = None,
     ) -> None:
         """Log a request refused before routing (``refused``, the error's code and message
-        as the reason), naming the ``triggers`` it was for."""
+        as the reason), naming the ``triggers`` it was for and the sender's ``delivery_id``."""
         reason = f"{error.code}: {error.message}"
-        self._note(source, REFUSED, reason, tenant_id, declined(triggers))
+        self._note(source, REFUSED, reason, tenant_id, declined(triggers), delivery_id)
 
-    def missed(self, source: str, reason: str, *, tenant_id: str | None = None) -> None:
+    def missed(
+        self,
+        source: str,
+        reason: str,
+        *,
+        tenant_id: str | None = None,
+        delivery_id: str | None = None,
+    ) -> None:
         """Log a request no trigger was found for before routing (``filtered``): a
-        webhook path where nothing is deployed."""
-        self._note(source, FILTERED, reason, tenant_id, None)
+        webhook path where nothing is deployed, a source's own ping."""
+        self._note(source, FILTERED, reason, tenant_id, None, delivery_id)
 
     def _note(
-        self, source: str, outcome: str, reason: str, tenant_id: str | None, targets: str | None
+        self,
+        source: str,
+        outcome: str,
+        reason: str,
+        tenant_id: str | None,
+        targets: str | None,
+        delivery_id: str | None,
     ) -> None:
         """Through the writer's bounded queue: a row it drops is counted."""
-        if not self._writer.note(source, outcome, reason, tenant_id=tenant_id, targets=targets):
+        noted = self._writer.note(
+            source, outcome, reason, tenant_id=tenant_id, targets=targets, delivery_id=delivery_id
+        )
+        if not noted:
             self._metrics.unlogged()
 
     def _explain(

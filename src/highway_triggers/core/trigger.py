@@ -78,6 +78,26 @@ class BaseTrigger:
         """The phase-2 matcher: pure, no I/O."""
         return True
 
+    @classmethod
+    def mismatch(cls, config: Any, event: Event) -> str | None:
+        """Why :meth:`matches` said no to ``event`` (``"branch 'dev' is not in branches"``),
+        for the delivery log; ``None`` when there is nothing to add. Called only for an
+        event that nothing took; pure, no I/O."""
+        return None
+
+    @classmethod
+    async def resolve_config(
+        cls, config: dict[str, Any], *, context: GatewayContext
+    ) -> dict[str, Any]:
+        """Deploy-time lookups that need I/O, before :meth:`prepare_config`: resolve a name
+        to an id through a service's API (a GitHub App's installation, Slack channel names).
+
+        Raise ``ConfigError([{"field": …, "message": …}])`` for a value that does not
+        resolve (a 422 naming ``…config.<field>``) and ``HTTPError`` (503) when the service
+        cannot be reached; either way nothing is stored. Returns ``config`` by default.
+        """
+        return config
+
     @property
     def on_fire(self) -> OnFire:
         mode: OnFire = getattr(self.config, "on_fire", "start")

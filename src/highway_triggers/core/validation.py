@@ -34,6 +34,12 @@ DELIVERY_ID_RULE = (
     f"at most {DELIVERY_ID_MAX_LENGTH} visible ASCII characters and spaces, no control characters"
 )
 DELIVERY_ID_PATTERN = rf"^[\x20-\x7e]{{1,{DELIVERY_ID_MAX_LENGTH}}}$"
+DELIVERY_ID_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "maxLength": DELIVERY_ID_MAX_LENGTH,
+    "pattern": DELIVERY_ID_PATTERN,
+}
+"""The JSON Schema of :data:`DELIVERY_ID_RULE` (a header or path parameter)."""
 _DELIVERY_ID = re.compile(DELIVERY_ID_PATTERN)
 
 
