@@ -59,6 +59,7 @@ from highway_triggers.core.waits import WaitRequest
 from highway_triggers.db.columns import JSONType, UtcDateTime, driver_timestamp, utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.driver import DriverSQL, placeholder
+from highway_triggers.db.pruning import delete_oldest
 from highway_triggers.gateway_commands import (
     connect,
     gateway_options,
@@ -120,6 +121,7 @@ __all__ = [
     "check_delivery_id",
     "connect",
     "context_of",
+    "delete_oldest",
     "driver_timestamp",
     "duplicate",
     "gateway_options",

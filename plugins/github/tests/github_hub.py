@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -62,11 +63,12 @@ class Hub:
     gateway: RunningGateway
     engine: FakeEngine
 
-    @property
+    @cached_property
     def admin(self) -> httpx.Client:
+        """One client for the hub's life: a new httpx client costs tens of milliseconds."""
         return self.gateway.client()
 
-    @property
+    @cached_property
     def sender(self) -> httpx.Client:
         return self.gateway.client(None)
 

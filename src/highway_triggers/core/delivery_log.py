@@ -20,10 +20,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, select
 
 from highway_triggers.core.ids import first_id_at
 from highway_triggers.db.driver import DriverSQL
+from highway_triggers.db.pruning import delete_oldest
 from highway_triggers.db.tables import DELIVERY_LOG
 
 if TYPE_CHECKING:
@@ -181,16 +182,9 @@ def get_delivery(db: Database, event_id: str) -> dict[str, Any] | None:
 def delete_before(conn: Connection, cutoff: datetime, limit: int) -> int:
     """Delete up to ``limit`` rows received before ``cutoff`` (oldest first, through the
     primary key); how many went."""
-    old = (
-        select(L.c.event_id)
-        .where(L.c.event_id < first_id_at(cutoff))
-        .order_by(L.c.event_id)
-        .limit(limit)
+    return delete_oldest(
+        conn, L.c.event_id, L.c.event_id < first_id_at(cutoff), order_by=L.c.event_id, limit=limit
     )
-    ids: list[str] = list(conn.execute(old).scalars())
-    if not ids:  # picked first: an ``IN (… LIMIT n)`` subquery may run once per row
-        return 0
-    return int(conn.execute(delete(L).where(L.c.event_id.in_(ids))).rowcount)
 
 
 def _view(row: Any) -> dict[str, Any]:

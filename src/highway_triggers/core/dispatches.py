@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Text, and_, cast, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Text, and_, cast, func, insert, or_, select, update
 
 from highway_triggers.core.ids import new_id
 from highway_triggers.db.columns import utcnow
@@ -28,6 +28,7 @@ from highway_triggers.db.tables import (
 if TYPE_CHECKING:
     from highway_triggers.core.trigger import BaseTrigger
     from highway_triggers.db.database import Database
+from highway_triggers.db.pruning import delete_oldest
 
 D = DISPATCHES
 COLUMNS = (
@@ -156,18 +157,17 @@ def delete_finished(conn: Connection, cutoffs: dict[str, datetime], limit: int) 
     dead) whose last attempt came before its cutoff; how many went. The due index
     (status, next_attempt_at) finds them: a finished row's ``next_attempt_at`` is the time
     of its last attempt."""
-    deleted = 0
-    for status, cutoff in cutoffs.items():
-        old = (
-            select(D.c.id)
-            .where(D.c.status == status, D.c.next_attempt_at < cutoff)
-            .order_by(D.c.next_attempt_at)
-            .limit(limit)
+    return sum(
+        delete_oldest(
+            conn,
+            D.c.id,
+            D.c.status == status,
+            D.c.next_attempt_at < cutoff,
+            order_by=D.c.next_attempt_at,
+            limit=limit,
         )
-        ids: list[str] = list(conn.execute(old).scalars())
-        if ids:  # picked first: an ``IN (… LIMIT n)`` subquery may run once per row
-            deleted += conn.execute(delete(D).where(D.c.id.in_(ids), D.c.status == status)).rowcount
-    return deleted
+        for status, cutoff in cutoffs.items()
+    )
 
 
 def claim_due(db: Database, limit: int, lease: timedelta) -> list[DispatchJob]:

@@ -99,17 +99,14 @@ class GitHubApi:
         event, delivery_id = self._headers(request)
         body = await request.body()  # within the gateway's body limit; kept for the guard
         try:
-            payload: dict[str, Any] | None = await read_object(request)
-            malformed = None
-        except HTTPError as error:  # answered only once the signature holds
-            payload, malformed = None, error
-        repository = repository_name(payload) if payload is not None else None
+            payload = await read_object(request)
+        except HTTPError as malformed:  # no repository to find a secret by: the shared one
+            await self._verified(request, [], delivery_id)  # unsigned: 401, not 400
+            self._refused(malformed, delivery_id)
+        repository = repository_name(payload)
         index_keys = (repository.lower(),) if repository is not None else ()
         triggers = self._context.triggers.candidates(SUBTYPE, index_keys)
         among = await self._verified(request, triggers, delivery_id)
-        if malformed is not None or payload is None:
-            refusal = malformed or HTTPError(400, "MALFORMED_BODY", "not a JSON object")
-            self._refused(refusal, delivery_id)
         data = trigger_data(event, delivery_id, payload)
         if event == "ping":
             return await self._pong(data, payload, body)

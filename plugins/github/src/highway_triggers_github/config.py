@@ -6,19 +6,22 @@ import re
 from typing import Annotated, Any, Self
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
     PlainValidator,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
 from highway_triggers import TriggerConfig
 from highway_triggers_github.patterns import FilterPatterns
 
-REPOSITORY_PATTERN = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
+REPOSITORY_PATTERN = r"^[A-Za-z0-9_-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
 EVENT_PATTERN = r"^[a-z_]{1,64}$"
 ALL_EVENTS = "*"
 MAX_PATTERNS = 256
@@ -46,6 +49,16 @@ Patterns = Annotated[
 ]
 """GitHub's filter patterns (``*``, ``**``, ``?``, ``+``, ``[]``, ``!``), in order."""
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=EVENT_PATTERN)]
+
+
+def _not_a_dot_path(repository: str) -> str:
+    if repository.split("/")[1] in (".", ".."):
+        raise ValueError("a repository is not named '.' or '..'")
+    return repository
+
+
+Repository = Annotated[str, Field(pattern=REPOSITORY_PATTERN), AfterValidator(_not_a_dot_path)]
+"""``owner/name``, as GitHub spells repositories."""
 
 
 class Filter(BaseModel):
@@ -132,10 +145,10 @@ class EventConfig(BaseModel):
 class GitHubConfig(TriggerConfig):
     """A GITHUB trigger: which repository, which events, which of them (see the README)."""
 
-    repository: Annotated[str, Field(pattern=REPOSITORY_PATTERN)]
+    repository: Repository
     """``owner/name``; matched without regard to case."""
     events: Annotated[
-        tuple[Annotated[str, Field(pattern=rf"{EVENT_PATTERN[:-1]}|^\*$")], ...],
+        tuple[Annotated[str, Field(pattern=rf"{EVENT_PATTERN}|^\*$")], ...],
         Field(min_length=1, max_length=64),
     ] = ("push",)
     """The event types taken (``X-GitHub-Event``); ``*`` takes every type."""
@@ -165,21 +178,24 @@ class GitHubConfig(TriggerConfig):
         return ([self.secret] if self.secret else []) + list(self.secrets)
 
     def takes(self, event: str) -> bool:
-        return ALL_EVENTS in self.events or event in self.events
+        return _takes(self.events, event)
 
-    @model_validator(mode="after")
-    def _filters_of_taken_events(self) -> Self:
-        named = [
-            name
-            for name in (
-                *type(self.event_config).model_fields,
-                *(self.event_config.__pydantic_extra__ or {}),
-            )
-            if self.event_config.of(name) is not None
-        ]
-        for name in named:
-            if not self.takes(name):
-                raise ValueError(
-                    f"event_config.{name}: {name!r} is not in events {list(self.events)}"
-                )
-        return self
+    @field_validator("event_config")
+    @classmethod
+    def _filters_of_taken_events(
+        cls, event_config: EventConfig, info: ValidationInfo
+    ) -> EventConfig:
+        events = info.data.get("events")  # absent when invalid: refused on its own
+        names = (*type(event_config).model_fields, *(event_config.__pydantic_extra__ or {}))
+        for name in names:
+            if (
+                events is not None
+                and event_config.of(name) is not None
+                and not _takes(events, name)
+            ):
+                raise ValueError(f"{name}: {name!r} is not in events {list(events)}")
+        return event_config
+
+
+def _takes(events: tuple[str, ...], event: str) -> bool:
+    return ALL_EVENTS in events or event in events

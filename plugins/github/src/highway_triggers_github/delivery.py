@@ -22,7 +22,7 @@ def trigger_data(event: str, delivery_id: str, payload: dict[str, Any]) -> dict[
     """``event``, ``action``, ``delivery_id``, ``repository``, ``installation_id``, ``ref``,
     ``branch``, ``tag``, ``sha``, ``sender``, ``changed_files``, ``pull_request`` and the
     full ``payload`` (see the README's "Trigger data")."""
-    ref, branch, tag, sha = _ref_of(event, payload)
+    ref, branch, tag, sha = map(_text, _ref_of(event, payload))
     return {
         "event": event,
         "action": _action(event, payload),
@@ -72,10 +72,10 @@ def correlation_keys(event: str, payload: dict[str, Any]) -> tuple[str, ...]:
 def changed_files(payload: dict[str, Any]) -> list[str]:
     """The files a push added, modified or removed, over every commit it lists, once each."""
     files: dict[str, None] = {}
-    for commit in payload.get("commits") or ():
+    for commit in _array(payload.get("commits")):
         if isinstance(commit, dict):
             for kind in ("added", "modified", "removed"):
-                for path in commit.get(kind) or ():
+                for path in _array(commit.get(kind)):
                     if isinstance(path, str):
                         files[path] = None
     return list(files)
@@ -85,9 +85,14 @@ def commit_authors(payload: dict[str, Any]) -> list[str]:
     """The usernames of a push's commit authors."""
     return [
         name
-        for commit in payload.get("commits") or ()
+        for commit in _array(payload.get("commits"))
         if isinstance(name := _get(commit, "author", "username"), str)
     ]
+
+
+def _array(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else none (an odd payload is not an error)."""
+    return value if isinstance(value, list) else []
 
 
 def _action(event: str, payload: dict[str, Any]) -> str | None:
@@ -118,6 +123,11 @@ def _ref_of(event: str, payload: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
         if isinstance(found := payload.get(run), dict):
             return None, found.get("head_branch"), None, found.get("head_sha")
     return None, None, None, None
+
+
+def _text(value: Any) -> str | None:
+    """``value`` if it is a string (a name or sha in an odd payload may be anything)."""
+    return value if isinstance(value, str) else None
 
 
 def _strip(ref: str | None, prefix: str) -> str | None:

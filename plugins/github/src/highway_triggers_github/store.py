@@ -7,9 +7,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, select
 
-from highway_triggers.plugin import Claim, Database, DriverSQL, utcnow
+from highway_triggers.plugin import Claim, Database, DriverSQL, delete_oldest, utcnow
 from highway_triggers_github.tables import EVENTS
 
 T = TypeVar("T")
@@ -76,16 +76,10 @@ class DeliveryStore:
         """Delete up to :data:`PRUNE_BATCH` deliveries processed before ``before``."""
 
         def prune(conn: Connection) -> int:
-            old = (
-                select(EVENTS.c.delivery_id)
-                .where(EVENTS.c.processed_at < before)
-                .order_by(EVENTS.c.processed_at)
-                .limit(PRUNE_BATCH)
+            old = EVENTS.c.processed_at < before
+            return delete_oldest(
+                conn, EVENTS.c.delivery_id, old, order_by=EVENTS.c.processed_at, limit=PRUNE_BATCH
             )
-            ids: list[str] = list(conn.execute(old).scalars())
-            if not ids:
-                return 0
-            return int(conn.execute(delete(EVENTS).where(EVENTS.c.delivery_id.in_(ids))).rowcount)
 
         return await self._database.write(self._in_transaction, prune)
 

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
+
+from pydantic import TypeAdapter, ValidationError
 
 from highway_triggers import BaseTrigger, Event
 from highway_triggers.plugin import ConfigError, GatewayContext, GitHubAuth, IngressGuard
 from highway_triggers_github.app import GitHubApp
-from highway_triggers_github.config import REPOSITORY_PATTERN, GitHubConfig
+from highway_triggers_github.config import GitHubConfig, Repository
 from highway_triggers_github.matcher import mismatch
 from highway_triggers_github.settings import GitHubSettings
 
 SUBTYPE = "GITHUB"
-_REPOSITORY = re.compile(REPOSITORY_PATTERN)
+_REPOSITORY: TypeAdapter[str] = TypeAdapter(Repository)
+
+
+def _is_repository(value: Any) -> TypeGuard[str]:
+    """Whether ``value`` is a valid ``owner/name`` (else validation names the error)."""
+    try:
+        _REPOSITORY.validate_python(value)
+    except ValidationError:
+        return False
+    return True
 
 
 class GitHubTrigger(BaseTrigger):
@@ -76,8 +86,7 @@ class GitHubTrigger(BaseTrigger):
             settings.app_id is None
             or settings.private_key is None
             or config.get("installation_id") is not None
-            or not isinstance(repository, str)
-            or not _REPOSITORY.fullmatch(repository)
+            or not _is_repository(repository)
         ):
             return config
         app = GitHubApp(
