@@ -105,6 +105,12 @@ def wrk(url: str, path: str, n: int, token: str, seconds: int, workdir: Path) ->
     script.write_text(
         WRK_SCRIPT % {"n": n, "token": token, "path": path, "run": uuid.uuid4().hex[:8], "pad": PAD}
     )
+    return run_wrk(url, script, seconds)
+
+
+def run_wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
+    """wrk with the Lua ``script`` against ``url`` for ``seconds``: requests/s, p50/p99 ms,
+    non-2xx responses (``errors``) and completed ``requests``."""
     out = subprocess.run(
         [
             "wrk",
@@ -130,6 +136,7 @@ def wrk(url: str, path: str, n: int, token: str, seconds: int, workdir: Path) ->
         "p50_ms": _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
         "p99_ms": _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1)),  # type: ignore[union-attr]
         "errors": float(non2xx.group(1)) if non2xx else 0.0,
+        "requests": float(re.search(r"(\d+) requests in", out).group(1)),  # type: ignore[union-attr]
     }
 
 

@@ -28,15 +28,28 @@ UNKNOWN_SOURCE = "UNKNOWN"
 """The delivery log's ``source`` of a refusal when neither a trigger nor a source is named."""
 
 
-@dataclass(frozen=True, slots=True)
 class Admitted:
     """A request that passed a guard."""
 
-    body: bytes
-    """The raw body, read once."""
-    client_ip: str | None
-    data: dict[str, Any]
-    """The captured request (:func:`~highway_triggers.core.capture.capture_request`)."""
+    __slots__ = ("_data", "_redact", "_request", "body", "client_ip")
+
+    def __init__(
+        self, request: Request, body: bytes, client_ip: str | None, redact: tuple[str, ...]
+    ) -> None:
+        self.body = body
+        """The raw body, read once."""
+        self.client_ip = client_ip
+        self._request = request
+        self._redact = redact
+        self._data: dict[str, Any] | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The captured request (:func:`~highway_triggers.core.capture.capture_request`),
+        made on first use: a route that builds its own trigger data never pays for it."""
+        if self._data is None:
+            self._data = capture_request(self._request, self.body, self.client_ip, self._redact)
+        return self._data
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +142,7 @@ async def admit_first(
                 break  # too large for every candidate; the stream is spent
             continue
         client_ip = None if address is None else str(address)
-        data = capture_request(request, body, client_ip, guard.redact)
-        return value, Admitted(body=body, client_ip=client_ip, data=data)
+        return value, Admitted(request, body, client_ip, guard.redact)
     assert first_error is not None
     triggers = [value for value, _ in candidates if isinstance(value, BaseTrigger)]
     _log_refusal(request, first_error, source, triggers, delivery_id)
