@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,11 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_PLUGIN = ROOT / "tests" / "plugin_dists" / "good"
 GOOD = "highway-triggers-testgood"
-WORKSPACE_PLUGINS = {"highway-triggers-cron", "highway-triggers-webhook"}
+WORKSPACE_PLUGINS = {
+    tomllib.loads(pyproject.read_text())["project"]["name"]
+    for pyproject in ROOT.glob("plugins/*/pyproject.toml")
+}
+"""The distributions of the repository's plugins (each one's entry point has its name)."""
 INSTALL = "uv pip install --python .venv"  # the README's command for the scripts' environment
 FOUND = (
     "import json; from importlib.metadata import entry_points; "
