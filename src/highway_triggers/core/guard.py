@@ -113,6 +113,7 @@ async def admit_first(
     *,
     source: str | None = None,
     delivery_id: str | None = None,
+    body: bytes | None = None,
 ) -> tuple[T, Admitted]:
     """The first candidate whose guard admits the request, and what it admitted.
 
@@ -120,7 +121,9 @@ async def admit_first(
     each candidate then checks address, size and signature as :meth:`IngressGuard.admit`
     does. When none admits the request, the first candidate's error is raised, and the
     refusal logged under ``source`` (default: the subtype of the first candidate that is
-    a trigger), naming the candidates that are triggers and ``delivery_id``.
+    a trigger), naming the candidates that are triggers and ``delivery_id``. ``body``: the
+    body when the route has read it already (``await request.body()``); the limits apply
+    to it all the same.
     """
     if not candidates:
         raise ValueError("admit_first needs at least one candidate")
@@ -128,7 +131,6 @@ async def admit_first(
     address = client_address(peer, request.headers.get("x-forwarded-for"), trusted)
     limit = max(guard.max_body_bytes for _, guard in candidates)
     now = time.time()
-    body: bytes | None = None
     first_error: HTTPError | None = None
     for value, guard in candidates:
         try:

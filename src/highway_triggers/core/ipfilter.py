@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 
@@ -15,6 +16,7 @@ IP_NOT_ALLOWED = "IP_NOT_ALLOWED"
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@functools.lru_cache(maxsize=4096)  # per request on ingress; few peers send most requests
 def parse_address(text: str | None) -> Address | None:
     """An address (an IPv4-mapped IPv6 one as IPv4); ``None`` when ``text`` is not one."""
     try:

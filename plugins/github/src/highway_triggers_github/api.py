@@ -101,12 +101,12 @@ class GitHubApi:
         try:
             payload = await read_object(request)
         except HTTPError as malformed:  # no repository to find a secret by: the shared one
-            await self._verified(request, [], delivery_id)  # unsigned: 401, not 400
+            await self._verified(request, body, [], delivery_id)  # unsigned: 401, not 400
             self._refused(malformed, delivery_id)
         repository = repository_name(payload)
         index_keys = (repository.lower(),) if repository is not None else ()
         triggers = self._context.triggers.candidates(SUBTYPE, index_keys)
-        among = await self._verified(request, triggers, delivery_id)
+        among = await self._verified(request, body, triggers, delivery_id)
         data = trigger_data(event, delivery_id, payload)
         if event == "ping":
             return await self._pong(data, payload, body)
@@ -157,7 +157,7 @@ class GitHubApi:
         return event, delivery_id
 
     async def _verified(
-        self, request: Request, triggers: list[BaseTrigger], delivery_id: str
+        self, request: Request, body: bytes, triggers: list[BaseTrigger], delivery_id: str
     ) -> list[BaseTrigger]:
         """The triggers whose secret signed the delivery: the one whose own secret verified
         it, or every one without a secret of its own (the gateway-wide secret verified it).
@@ -187,6 +187,7 @@ class GitHubApi:
                 candidates,
                 source=SUBTYPE,
                 delivery_id=delivery_id,
+                body=body,
             )
         except HTTPError as error:  # logged by the guard
             self.metrics.refused(error.code)
