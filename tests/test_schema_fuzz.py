@@ -6,7 +6,7 @@ deployed workflow with a trigger of each type, a template, a wait, a per-run web
 so that they reach past the lookups.
 
 Bounded and reproducible: schemathesis' coverage cases (each parameter's boundary and
-invalid values) and 15 generated cases per operation, derandomized. The number of
+invalid values) and 10 generated cases per operation, derandomized. The number of
 operations and of requests made is reported at the end of the run.
 """
 
@@ -39,7 +39,7 @@ from highway_triggers.testing import (
 TENANT = "acme"
 WORKFLOW = "fuzz-flow"
 ROTATE = "POST /api/v1/tenants/{tenant_id}/rotate"
-EXAMPLES_PER_OPERATION = 15
+EXAMPLES_PER_OPERATION = 10
 SETTINGS = {
     "generation": {
         "max-examples": EXAMPLES_PER_OPERATION,
@@ -124,6 +124,7 @@ def seed(admin: httpx.Client) -> tuple[str, dict[str, str]]:
                 {"type": "EVENT", "config": {"event_type": "ping"}},
                 {"type": "WEBHOOK", "config": {"webhook_path": "fuzz/hook"}},
                 {"type": "CRON", "config": {"cron_expression": "0 * * * *"}},
+                {"type": "GITHUB", "config": {"repository": "fuzz-org/fuzz", "secret": "fuzz"}},
             ],
         },
     )
