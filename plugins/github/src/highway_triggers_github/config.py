@@ -111,9 +111,8 @@ class PushFilter(Filter):
 
     @model_validator(mode="after")
     def _exclusive(self) -> Self:
-        for pair in (("branches", "branches_ignore"), ("tags", "tags_ignore")):
-            _one_of(self, *pair)
-        _one_of(self, "paths", "paths_ignore")
+        for kind in ("branches", "tags", "paths"):
+            _one_of(self, kind, f"{kind}_ignore")
         return self
 
 
