@@ -75,8 +75,10 @@ async def single(request: Request) -> JSONResponse:
 
 
 async def first(request: Request) -> JSONResponse:
+    """``?read=1``: the route reads the body first and hands it over (``body=``)."""
     candidates = [(name, FIRST[name]) for name in request.query_params["candidates"].split(",")]
-    name, admitted = await admit_first(request, TRUSTED, candidates)
+    body = await request.body() if request.query_params.get("read") else None
+    name, admitted = await admit_first(request, TRUSTED, candidates, body=body)
     stored.append(name)
     return JSONResponse({"chosen": name, "size": len(admitted.body), **admitted.data})
 
@@ -210,6 +212,19 @@ def test_admit_first_checks_address_and_size_per_candidate(send: Any) -> None:
     refused(send("/first?candidates=beta,gamma", b"{}"), 401, "INVALID_SIGNATURE")
     refused(send("/first?candidates=gamma", huge), 401, "IP_NOT_ALLOWED")
     assert stored == ["beta", "beta"]
+
+
+def test_a_body_the_route_read_first_meets_the_same_checks(send: Any) -> None:
+    body = b'{"pad": "' + b"x" * 200 + b'"}'  # over alpha's 100 bytes, within beta's 1000
+    sizes = "/first?candidates=alpha,beta&read=1"
+    refused(send(sizes, body, **github("alpha", body)), 413, "PAYLOAD_TOO_LARGE")
+    chosen = send(sizes, body, **github("beta", body)).json()
+    assert (chosen["chosen"], chosen["size"]) == ("beta", len(body))
+    assert chosen["body"] == {"pad": "x" * 200}  # captured from the body handed over
+    huge = b"x" * 2000
+    refused(send(sizes, huge, **github("beta", huge)), 413, "PAYLOAD_TOO_LARGE")
+    refused(send("/first?candidates=beta&read=1", body), 401, "INVALID_SIGNATURE")
+    assert stored == ["beta"]
 
 
 def test_admit_first_needs_a_candidate() -> None:

@@ -9,6 +9,7 @@ PostgreSQL runs skip, except when ``CI`` is set, where they fail.
 import os
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -58,13 +59,22 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'gateway.db'}"
+@contextmanager
+def database_of(kind: str, folder: Path) -> Iterator[str]:
+    """The URL of a new database of ``kind``: ``sqlite``, a file in ``folder``;
+    ``postgresql``, a database of its own, dropped afterwards (see :func:`need_postgres`).
+    For a fixture of wider scope than ``database_url``'s (one gateway per module)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'gateway.db'}"
         return
     need_postgres()
     with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with database_of(request.param, tmp_path) as url:
         yield url
 
 

@@ -91,9 +91,7 @@ class Gateway:
         self.waits = WaitService(self.db, settings.base_url, self.metrics)
         self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings, self.metrics)
         self.deployments = Deployments(
-            DeploymentService(self.db, self.plugins.trigger_types, self.cipher),
-            self.manager,
-            self.plugins.trigger_types,
+            DeploymentService(self.db, self.plugins.trigger_types, self.cipher), self.manager
         )
         self.leases = Leases(self.db, new_replica_id())
         self.tasks = Tasks(

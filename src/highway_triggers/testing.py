@@ -8,6 +8,7 @@ deliver unchanged (:func:`awkward_json`). Plugin authors can use them too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import logging
@@ -223,8 +224,21 @@ class FakeEngine:
         finally:
             self.fail_with = None
 
-    def starts(self) -> list[EngineCall]:
-        return [c for c in self.calls if c.path.endswith("/execute")]
+    def starts(self, workflow_id: str | None = None) -> list[EngineCall]:
+        """The start calls received (of ``workflow_id`` only, when given)."""
+        if workflow_id is None:
+            return [c for c in self.calls if c.path.endswith("/execute")]
+        return [c for c in self.calls if c.path == f"/v2/workflows/{workflow_id}/execute"]
+
+    def started(self, workflow_id: str, count: int = 1) -> list[EngineCall]:
+        """The start calls of ``workflow_id``, once there are ``count`` of them (waits)."""
+
+        def enough() -> list[EngineCall]:
+            calls = self.starts(workflow_id)
+            return calls if len(calls) >= count else []
+
+        found: list[EngineCall] = wait_until(enough)
+        return found
 
     def resumes(self) -> list[EngineCall]:
         return [c for c in self.calls if c.path.endswith("/resume")]
@@ -420,6 +434,24 @@ class RunningGateway:
         client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
         self.clients.append(client)
         return client
+
+    @functools.cached_property
+    def admin(self) -> httpx.Client:
+        """One admin client, kept: making a client costs tens of milliseconds."""
+        return self.client()
+
+    def deploy(
+        self, workflow_id: str, *triggers: dict[str, Any], expect: int = 200
+    ) -> dict[str, Any]:
+        """Deploy ``triggers`` (``{"type": …, "config": …}``) as ``workflow_id``'s; the
+        answer's body, once its status is ``expect``."""
+        answer = self.admin.post(
+            f"/api/v1/deployment/workflows/{workflow_id}/deploy",
+            json={"triggers": list(triggers)},
+        )
+        assert answer.status_code == expect, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
 
 
 def new_gateway(settings: Settings) -> Any:

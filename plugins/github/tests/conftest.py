@@ -7,32 +7,28 @@ from collections.abc import Iterator
 import pytest
 from github_hub import Hub, serving
 
-from highway_triggers.fixtures import need_postgres
-from highway_triggers.testing import postgres_database, running_engine
+from highway_triggers.fixtures import database_of
+from highway_triggers.testing import running_engine
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def hub(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     tmp_path = tmp_path_factory.mktemp("github")
-    with running_engine() as (engine, engine_url):
-        if request.param == "sqlite":
-            with serving(
-                f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, engine, engine_url
-            ) as hub:
-                yield hub
-        else:
-            need_postgres()
-            with (
-                postgres_database() as database,
-                serving(database, tmp_path, engine, engine_url) as hub,
-            ):
-                yield hub
+    with (
+        running_engine() as (engine, engine_url),
+        database_of(request.param, tmp_path) as database,
+        serving(database, tmp_path, engine, engine_url) as hub,
+    ):
+        yield hub
 
 
 @pytest.fixture(scope="module")
 def sqlite_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     """A SQLite-only gateway, for tests whose database does not matter (filter tables)."""
     tmp_path = tmp_path_factory.mktemp("github-sqlite")
-    with running_engine() as (engine, engine_url):
-        with serving(f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, engine, engine_url) as hub:
-            yield hub
+    with (
+        running_engine() as (engine, engine_url),
+        database_of("sqlite", tmp_path) as database,
+        serving(database, tmp_path, engine, engine_url) as hub,
+    ):
+        yield hub

@@ -29,7 +29,6 @@ from highway_triggers.testing import (
     RunningGateway,
     gateway_settings,
     running_gateway,
-    wait_until,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -63,13 +62,13 @@ class Hub:
     gateway: RunningGateway
     engine: FakeEngine
 
-    @cached_property
+    @property
     def admin(self) -> httpx.Client:
-        """One client for the hub's life: a new httpx client costs tens of milliseconds."""
-        return self.gateway.client()
+        return self.gateway.admin
 
     @cached_property
     def sender(self) -> httpx.Client:
+        """One unauthenticated client: a new httpx client costs tens of milliseconds."""
         return self.gateway.client(None)
 
     @staticmethod
@@ -82,11 +81,7 @@ class Hub:
     ) -> str:
         """Deploy a GITHUB trigger; returns its workflow id (a new one unless given)."""
         workflow_id = workflow_id or f"gh-wf-{next(_names)}"
-        answer = self.admin.post(
-            f"/api/v1/deployment/workflows/{workflow_id}/deploy",
-            json={"triggers": [{"type": "GITHUB", "config": config}]},
-        )
-        assert answer.status_code == expect, answer.text
+        self.gateway.deploy(workflow_id, {"type": "GITHUB", "config": config}, expect=expect)
         return workflow_id
 
     def deliver(
@@ -113,14 +108,7 @@ class Hub:
 
     def starts(self, workflow_id: str, count: int = 1) -> list[EngineCall]:
         """The engine's start calls for ``workflow_id``, once there are ``count`` of them."""
-
-        def started() -> list[EngineCall]:
-            calls = [
-                c for c in self.engine.starts() if c.path == f"/v2/workflows/{workflow_id}/execute"
-            ]
-            return calls if len(calls) >= count else []
-
-        return wait_until(started)  # type: ignore[no-any-return]
+        return self.engine.started(workflow_id, count)
 
     def delivery_log(self, delivery_id: str) -> list[dict[str, Any]]:
         """The delivery log's rows of one GitHub delivery (refusals arrive with the next
@@ -130,10 +118,13 @@ class Hub:
 
 
 @contextmanager
-def serving(database: str, tmp_path: Path, engine: FakeEngine, engine_url: str) -> Iterator[Hub]:
-    """A gateway on ``database`` that delivers to ``engine``, with :data:`SHARED_SECRET`."""
-    settings = gateway_settings(database, tmp_path, engine="http", engine_url=engine_url)
+def serving(
+    database: str, tmp_path: Path, engine: FakeEngine, engine_url: str, **settings: Any
+) -> Iterator[Hub]:
+    """A gateway on ``database`` that delivers to ``engine``, with :data:`SHARED_SECRET`;
+    ``settings`` override the test gateway's."""
+    config = gateway_settings(database, tmp_path, engine="http", engine_url=engine_url, **settings)
     with pytest.MonkeyPatch.context() as env:
         env.setenv("HIGHWAY_GITHUB_WEBHOOK_SECRET", SHARED_SECRET)
-        with running_gateway(settings) as gateway:
+        with running_gateway(config) as gateway:
             yield Hub(gateway, engine)

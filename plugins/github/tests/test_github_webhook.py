@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -536,7 +537,7 @@ def test_a_resume_only_trigger_starts_nothing_without_a_paused_run(hub: Hub) -> 
 
     wait_until(asked_for_paused_runs)
     time.sleep(SETTLE_SECONDS)
-    assert not [c for c in hub.engine.starts() if c.path == f"/v2/workflows/{workflow}/execute"]
+    assert not hub.engine.starts(workflow)
 
 
 # retention ------------------------------------------------------------------------------------
@@ -557,3 +558,21 @@ def test_stored_deliveries_past_the_retention_are_pruned(hub: Hub) -> None:
 
     assert hub.gateway.run(store.prune(datetime.now(UTC) + timedelta(hours=1))) >= 1
     assert stored(hub, newer).status_code == 404
+
+
+def test_the_gateway_prunes_stored_deliveries_by_itself(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'gateway.db'}"
+    with running_engine() as (engine, engine_url), pytest.MonkeyPatch.context() as env:
+        env.setenv("HIGHWAY_GITHUB_EVENT_RETENTION_HOURS", str(2 / 3600))  # two seconds
+        with serving(database, tmp_path, engine, engine_url, prune_interval_seconds=0.2) as hub:
+            repository = Hub.repository()
+            hub.deploy({"repository": repository})
+            delivery_id = new_id()
+            answered(
+                hub.deliver(
+                    "push", moved("push.added-modified", repository), delivery_id=delivery_id
+                ),
+                delivered_to=1,
+            )
+            assert stored(hub, delivery_id).status_code == 200
+            wait_until(lambda: stored(hub, delivery_id).status_code == 404)

@@ -23,7 +23,6 @@ from highway_triggers.testing import (
     RunningGateway,
     gateway_settings,
     running_gateway,
-    wait_until,
 )
 
 PROXY, SENDER = "127.0.0.1", "127.0.0.2"
@@ -40,7 +39,7 @@ class Hub:
 
     @property
     def admin(self) -> httpx.Client:
-        return self.gateway.client()
+        return self.gateway.admin
 
     def sender(self, source: str = SENDER) -> httpx.Client:
         """An unauthenticated client whose requests come from ``source``."""
@@ -56,11 +55,7 @@ class Hub:
     ) -> str:
         """Deploy a WEBHOOK trigger; returns its workflow id (a new one unless given)."""
         workflow_id = workflow_id or f"wf-{next(_names)}"
-        answer = self.admin.post(
-            f"/api/v1/deployment/workflows/{workflow_id}/deploy",
-            json={"triggers": [{"type": "WEBHOOK", "config": config}]},
-        )
-        assert answer.status_code == expect, answer.text
+        self.gateway.deploy(workflow_id, {"type": "WEBHOOK", "config": config}, expect=expect)
         return workflow_id
 
     def post(
@@ -73,14 +68,7 @@ class Hub:
 
     def starts(self, workflow_id: str, count: int = 1) -> list[EngineCall]:
         """The engine's start calls for ``workflow_id``, once there are ``count`` of them."""
-
-        def started() -> list[EngineCall]:
-            calls = [
-                c for c in self.engine.starts() if c.path == f"/v2/workflows/{workflow_id}/execute"
-            ]
-            return calls if len(calls) >= count else []
-
-        return wait_until(started)  # type: ignore[no-any-return]
+        return self.engine.started(workflow_id, count)
 
     @staticmethod
     def accepted(answer: httpx.Response, delivered_to: int = 1) -> dict[str, Any]:

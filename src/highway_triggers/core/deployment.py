@@ -184,6 +184,11 @@ class DeploymentService:
         self._cipher = cipher
         self._templates = TemplateService(db)
 
+    @property
+    def types(self) -> dict[str, type[BaseTrigger]]:
+        """The installed trigger types, by subtype."""
+        return self._types
+
     def deploy(self, workflow_id: str, body: Any) -> dict[str, Any]:
         """Replace the workflow's deployed triggers atomically.
 
@@ -570,15 +575,9 @@ class Deployments:
     follow within a second). A deployed trigger that fails to start marks its
     deployment ``DEPLOYMENT_FAILED``."""
 
-    def __init__(
-        self,
-        service: DeploymentService,
-        manager: TriggerManager,
-        types: dict[str, type[BaseTrigger]],
-    ) -> None:
+    def __init__(self, service: DeploymentService, manager: TriggerManager) -> None:
         self._service = service
         self._manager = manager
-        self._types = types
         self._context: GatewayContext | None = None
 
     def bind(self, context: GatewayContext) -> None:
@@ -659,7 +658,7 @@ class Deployments:
         (``triggers[0].config.repository``)."""
         assert self._context is not None, "Deployments.bind(context) first"
         subtype, config = spec.get(type_field), spec.get(config_field)
-        cls = self._types.get(subtype) if isinstance(subtype, str) else None
+        cls = self._service.types.get(subtype) if isinstance(subtype, str) else None
         if cls is None or not isinstance(config, dict):
             return  # validation names it
         try:

@@ -16,8 +16,6 @@ from highway_triggers_github.api import GitHubApi
 from highway_triggers_github.store import PRUNE_BATCH
 from highway_triggers_github.trigger import GitHubTrigger
 
-PRUNE_INTERVAL_SECONDS = 600.0
-
 
 def api_of(gateway: GatewayContext) -> GitHubApi:
     """The gateway's GitHub API, made on first use."""
@@ -39,12 +37,13 @@ def highway_startup(gateway: GatewayContext) -> None:
     api = api_of(gateway)
 
     async def prune() -> None:
-        """Delete stored deliveries past their retention, a batch at a time."""
+        """Delete stored deliveries past their retention, a batch at a time, as often as
+        the core prunes its own tables (``HIGHWAY_PRUNE_INTERVAL_SECONDS``)."""
         retention = timedelta(hours=api.settings.event_retention_hours)
         while True:
             while await api.store.prune(utcnow() - retention) == PRUNE_BATCH:
                 pass
-            await asyncio.sleep(PRUNE_INTERVAL_SECONDS)
+            await asyncio.sleep(gateway.settings.prune_interval_seconds)
 
     gateway.tasks.spawn("github-prune", prune)
 

@@ -3,16 +3,14 @@ transaction, read for inspection, pruned after the retention period."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, select
 
 from highway_triggers.plugin import Claim, Database, DriverSQL, delete_oldest, utcnow
 from highway_triggers_github.tables import EVENTS
 
-T = TypeVar("T")
 PRUNE_BATCH = 1_000
 COLUMNS = (
     "delivery_id", "event", "action", "repository", "repository_id", "installation_id",
@@ -54,42 +52,34 @@ class DeliveryStore:
 
     async def add(self, data: dict[str, Any], body: bytes) -> None:
         """Store a delivery that is not routed (a ``ping``)."""
-
-        def write(conn: Connection) -> None:
-            self.claim(data, body)(conn)
-
-        await self._database.write(self._in_transaction, write)
+        await self._database.write(self._add, self.claim(data, body))
 
     async def get(self, delivery_id: str) -> dict[str, Any] | None:
         """A stored delivery, its payload as the JSON text GitHub sent."""
-
-        def read(conn: Connection) -> dict[str, Any] | None:
-            row = conn.execute(select(EVENTS).where(EVENTS.c.delivery_id == delivery_id))
-            found = row.mappings().first()
-            if found is None:
-                return None
-            return {**found, "processed_at": found["processed_at"].isoformat()}
-
-        return await self._database.call(self._connected, read)
+        return await self._database.call(self._get, delivery_id)
 
     async def prune(self, before: datetime) -> int:
         """Delete up to :data:`PRUNE_BATCH` deliveries processed before ``before``."""
+        return await self._database.write(self._prune, before)
 
-        def prune(conn: Connection) -> int:
-            old = EVENTS.c.processed_at < before
+    def _add(self, store: Claim) -> None:
+        with self._database.engine.begin() as conn:
+            store(conn)
+
+    def _get(self, delivery_id: str) -> dict[str, Any] | None:
+        with self._database.engine.connect() as conn:
+            query = select(EVENTS).where(EVENTS.c.delivery_id == delivery_id)
+            found = conn.execute(query).mappings().first()
+        if found is None:
+            return None
+        return {**found, "processed_at": found["processed_at"].isoformat()}
+
+    def _prune(self, before: datetime) -> int:
+        old = EVENTS.c.processed_at < before
+        with self._database.engine.begin() as conn:
             return delete_oldest(
                 conn, EVENTS.c.delivery_id, old, order_by=EVENTS.c.processed_at, limit=PRUNE_BATCH
             )
-
-        return await self._database.write(self._in_transaction, prune)
-
-    def _in_transaction(self, work: Callable[[Connection], T]) -> T:
-        with self._database.engine.begin() as conn:
-            return work(conn)
-
-    def _connected(self, work: Callable[[Connection], T]) -> T:
-        with self._database.engine.connect() as conn:
-            return work(conn)
 
 
 def _integer(value: Any) -> int | None:
