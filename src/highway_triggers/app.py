@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Lifespan
 
 from highway_triggers.api import (
     deliveries,
@@ -25,7 +26,6 @@ from highway_triggers.api import (
     waits,
 )
 from highway_triggers.core.errors import ConfigError, HTTPError
-from highway_triggers.core.ipfilter import Networks
 from highway_triggers.core.http import (
     BodyLimit,
     handle_client_disconnect,
@@ -34,7 +34,9 @@ from highway_triggers.core.http import (
     handle_starlette_error,
     handle_unexpected,
 )
+from highway_triggers.core.ipfilter import Networks
 from highway_triggers.core.request_log import RequestLog
+from highway_triggers.core.routing import IndexedRouter
 from highway_triggers.gateway import Gateway
 from highway_triggers.logs import configure_logging
 from highway_triggers.settings import Settings
@@ -55,7 +57,13 @@ OTHER_ROUTES = (
 
 class GatewayApp(Starlette):
     """Starlette, with the :class:`RequestLog` around everything, the handler of unexpected
-    errors included (it sees their 500s)."""
+    errors included (it sees their 500s), and an :class:`IndexedRouter`."""
+
+    def __init__(
+        self, *, routes: list[BaseRoute], lifespan: Lifespan[Starlette], **options: Any
+    ) -> None:
+        super().__init__(**options)
+        self.router = IndexedRouter(routes, lifespan=lifespan)
 
     def build_middleware_stack(self) -> ASGIApp:
         settings = self.state.core.settings
