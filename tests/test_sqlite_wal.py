@@ -2,9 +2,12 @@
 
 import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
-from highway_triggers.db.database import Checkpointer
+from sqlalchemy import text
+
+from highway_triggers.db.database import PAGE_SIZE, Checkpointer, Database
 
 
 def test_the_wal_stays_bounded_under_sustained_writes(tmp_path: Path) -> None:
@@ -34,3 +37,25 @@ def test_the_wal_stays_bounded_under_sustained_writes(tmp_path: Path) -> None:
     # every commit adds a page of about 4 KB: without restarts the WAL would hold them all
     assert largest < written * 4096 / 4, f"WAL reached {largest} bytes for {written} commits"
     assert rows == (written,)
+
+
+def test_a_new_database_has_large_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """A delivery's payload of a few KB fits a 16 KiB page (no overflow pages to write);
+    a database made before keeps its page size, as WAL mode fixes it."""
+    old = tmp_path / "old.db"
+    with closing(sqlite3.connect(old)) as made_before:
+        made_before.execute("PRAGMA page_size=4096")
+        made_before.execute("PRAGMA journal_mode=WAL")
+        made_before.execute("CREATE TABLE t (x)")
+    for path, expected in ((tmp_path / "new.db", PAGE_SIZE), (old, 4096)):
+        database = Database(f"sqlite:///{path}")
+        try:
+            with database.engine.begin() as conn:
+                conn.execute(text("CREATE TABLE IF NOT EXISTS rows (body TEXT)"))
+                conn.execute(text("INSERT INTO rows VALUES (:body)"), {"body": "x" * 8000})
+        finally:
+            database.close()
+        with closing(sqlite3.connect(path)) as check:
+            assert check.execute("PRAGMA page_size").fetchone() == (expected,)

@@ -21,6 +21,10 @@ a commit survives power loss; ``NORMAL`` only at checkpoints, so a commit surviv
 process crash, but the last ones may be lost on an OS crash or power loss."""
 
 
+PAGE_SIZE = 16_384
+"""SQLite's page size for a new database file."""
+
+
 def normalize_url(url: str) -> str:
     """Accept ``postgresql://`` and ``postgres://`` and use the psycopg 3 driver."""
     for prefix in ("postgresql://", "postgres://"):
@@ -37,6 +41,10 @@ def _configure_sqlite(engine: Engine, synchronous: Synchronous) -> None:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves, below
         cursor = dbapi_conn.cursor()
+        # 16 KiB pages for a new database (an existing one keeps its own): rows of a few KB,
+        # such as a delivery's payload, then need no overflow pages, and writing one costs
+        # a third less than with 4 KiB pages (set before WAL mode, which fixes the size)
+        cursor.execute(f"PRAGMA page_size={PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA busy_timeout=30000")
