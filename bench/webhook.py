@@ -55,7 +55,10 @@ WRK_SCRIPT = """
 local path = "%(path)s"
 local body = '%(body)s'
 local signed = {}
-local threads, tid, i = 0, 0, 0
+-- tid a global, not a local: setup() sets each thread's own through thread:set (a local
+-- would shadow it, both threads would start at the same line: half the requests duplicates)
+tid = 0
+local threads, i = 0, 0
 function setup(thread)
   threads = threads + 1
   thread:set("tid", threads)
