@@ -60,7 +60,11 @@ class GatewayApp(Starlette):
     errors included (it sees their 500s), and an :class:`IndexedRouter`."""
 
     def __init__(
-        self, *, routes: list[BaseRoute], lifespan: Lifespan[Starlette], **options: Any
+        self,
+        *,
+        routes: list[BaseRoute],
+        lifespan: Lifespan[Starlette] | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(**options)
         self.router = IndexedRouter(routes, lifespan=lifespan)
