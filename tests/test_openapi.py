@@ -32,6 +32,9 @@ SIGNED = {
     "/api/v1/public/webhook/{path}",
     "/api/v1/webhooks/{webhook_id}",
     "/api/v1/github/webhook",
+    "/api/v1/slack/events",
+    "/api/v1/slack/interactions",
+    "/api/v1/slack/commands",
 }
 """Ingress whose signature, or token in the URL, is the credential."""
 ADMIN_OR_TENANT = {

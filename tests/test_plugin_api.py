@@ -104,6 +104,23 @@ def test_every_public_name_is_exported_and_documented() -> None:
         assert re.search(rf"`[^`]*\b{name}\b", docs), f"{name} is not in docs/plugins.md"
 
 
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"a": ', "MALFORMED_BODY"),
+        (b"\xff", "MALFORMED_BODY"),
+        (b'{"a": 1, "a": 2}', "UNSUPPORTED_JSON"),
+        (b'{"a": NaN}', "UNSUPPORTED_JSON"),
+        (b'{"a": [[1]]}', "JSON_TOO_DEEP"),
+    ],
+)
+def test_parse_json_is_the_strict_parser_for_json_inside_a_body(body: bytes, code: str) -> None:
+    assert plugin_api.parse_json(b'{"a": [1, "x"]}', max_depth=2) == {"a": [1, "x"]}
+    with pytest.raises(plugin_api.HTTPError) as refused:
+        plugin_api.parse_json(body, max_depth=2)
+    assert (refused.value.status, refused.value.code) == (400, code)
+
+
 # primitives through a running gateway --------------------------------------------------
 
 MARKS = Table(

@@ -125,6 +125,7 @@ def seed(admin: httpx.Client) -> tuple[str, dict[str, str]]:
                 {"type": "WEBHOOK", "config": {"webhook_path": "fuzz/hook"}},
                 {"type": "CRON", "config": {"cron_expression": "0 * * * *"}},
                 {"type": "GITHUB", "config": {"repository": "fuzz-org/fuzz", "secret": "fuzz"}},
+                {"type": "SLACK", "config": {"signing_secret": "fuzz"}},
             ],
         },
     )

@@ -37,6 +37,7 @@ from highway_triggers.core.http import (
 )
 from highway_triggers.core.ingress import Claim
 from highway_triggers.core.ipfilter import Networks
+from highway_triggers.core.json_body import parse_json
 from highway_triggers.core.jitter import hash_jitter
 from highway_triggers.core.leases import Leases
 from highway_triggers.core.links import LinkError, SignedLinks
@@ -129,6 +130,7 @@ __all__ = [
     "html_endpoint",
     "json_option",
     "operation",
+    "parse_json",
     "path_identifier",
     "placeholder",
     "query_identifier",

@@ -1,0 +1,356 @@
+"""The plugin's routes: Slack's Events API, interactivity and slash commands, and a stored
+request for inspection."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NoReturn
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from highway_triggers import BaseTrigger, Event, RouteResult
+from highway_triggers.plugin import (
+    DELIVERY_ID_SCHEMA,
+    Accepted,
+    GatewayContext,
+    HTTPError,
+    IngressGuard,
+    SlackAuth,
+    accepted,
+    admin,
+    admit_first,
+    check_delivery_id,
+    operation,
+    parse_json,
+    read_object,
+)
+from highway_triggers_slack.delivery import (
+    action_keys,
+    as_text,
+    command_data,
+    derived_id,
+    event_data,
+    interaction_data,
+    thread_keys,
+)
+from highway_triggers_slack.metrics import SlackMetrics
+from highway_triggers_slack.settings import SlackSettings
+from highway_triggers_slack.store import EventStore
+from highway_triggers_slack.trigger import SUBTYPE, SlackTrigger, keys_of
+
+EVENTS_PATH = "/api/v1/slack/events"
+INTERACTIONS_PATH = "/api/v1/slack/interactions"
+COMMANDS_PATH = "/api/v1/slack/commands"
+
+
+class Challenge(BaseModel):
+    """The answer to ``url_verification``."""
+
+    challenge: str
+
+
+class Noted(BaseModel):
+    """The answer to a verified request that is no event (``app_rate_limited``)."""
+
+    status: Literal["ok"]
+    message: str
+
+
+class CommandAnswer(BaseModel):
+    """A slash command's answer: Slack shows ``text`` to the user who typed it."""
+
+    response_type: Literal["ephemeral"]
+    text: str
+
+
+class StoredRequest(BaseModel):
+    delivery_id: str
+    kind: str
+    type: str | None
+    team_id: str | None
+    channel_id: str | None
+    user_id: str | None
+    retry_num: int | None
+    payload: str
+    processed_at: str
+
+
+EVENT_ANSWER = {
+    "anyOf": [model.model_json_schema() for model in (Accepted, Challenge, Noted)],
+}
+
+
+class SlackApi:
+    """One gateway's Slack endpoints: verify, store, route, answer 200."""
+
+    def __init__(self, context: GatewayContext) -> None:
+        self._context = context
+        self.settings = context.plugin_settings(SlackSettings)
+        self.store = EventStore(context.database)
+        self.metrics = SlackMetrics(context.metrics)
+        shared = self.settings.signing_secrets
+        self._shared = (
+            IngressGuard.build(
+                SlackAuth(type="slack", signing_secrets=shared),
+                lambda plain: plain,  # the settings' secrets are not sealed
+                max_body_bytes=context.settings.max_body_bytes,
+            )
+            if shared
+            else None
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(EVENTS_PATH, self.events, methods=["POST"]),
+            Route(INTERACTIONS_PATH, self.interactions, methods=["POST"]),
+            Route(COMMANDS_PATH, self.commands, methods=["POST"]),
+            Route(
+                "/api/v1/slack/deliveries/{delivery_id}",
+                admin(self.stored_request),
+                methods=["GET"],
+            ),
+        ]
+
+    @operation(
+        body={}, body_media_type="*/*", responses={200: EVENT_ANSWER}, errors=(400, 401, 413)
+    )
+    async def events(self, request: Request) -> Response:
+        """An Events API request: ``X-Slack-Signature`` verified, ``url_verification``
+        answered with its challenge, an ``event_callback`` stored and routed once per
+        ``event_id`` (a retry, ``X-Slack-Retry-Num``, is a duplicate) and answered 200.
+
+        401 before anything is stored; 400 for a body that is not a JSON object, or an
+        ``event_callback`` without a valid ``event_id``.
+        """
+        body = await request.body()  # within the gateway's body limit; kept for the guards
+        try:
+            payload = await read_object(request)
+        except HTTPError as malformed:  # no workspace to find a secret by: every secret
+            await self._verified(request, body, None, None)  # unsigned: 401, not 400
+            self._refused(malformed)
+        kind, team = as_text(payload.get("type")), as_text(payload.get("team_id"))
+        event_id = as_text(payload.get("event_id"))
+        among = await self._verified(request, body, team, _valid(event_id))
+        if kind == "url_verification":
+            return self._challenge(payload)
+        if kind != "event_callback":
+            return self._noted(kind)
+        if event_id is None:
+            self._refused(HTTPError(400, "MISSING_FIELD", "an event_callback needs its event_id"))
+        self._checked(event_id, "event_id")
+        data = event_data(payload, event_id)
+        result = await self._route(data, thread_keys(data), among, body, _retry_num(request))
+        return _acknowledged(result)
+
+    @operation(body={}, body_media_type="*/*", responses={200: None}, errors=(400, 401, 413))
+    async def interactions(self, request: Request) -> Response:
+        """An interactivity request (a form whose ``payload`` is the JSON): verified, stored,
+        routed once per ``trigger_id`` (see the README) and answered 200 without a body. A
+        ``block_actions`` click resumes the run waiting on an action's ``value`` or
+        ``block_id``."""
+        body = await request.body()
+        try:
+            payload = self._payload(body)
+        except HTTPError as malformed:
+            await self._verified(request, body, None, None)
+            self._refused(malformed)
+        delivery_id = derived_id(payload, body)
+        data = interaction_data(payload, delivery_id)
+        among = await self._verified(request, body, data["team"], _valid(delivery_id))
+        self._checked(delivery_id, "trigger_id")
+        await self._route(data, action_keys(data), among, body, None)
+        return Response(status_code=200)
+
+    @operation(
+        body={}, body_media_type="*/*", responses={200: CommandAnswer}, errors=(400, 401, 413)
+    )
+    async def commands(self, request: Request) -> Response:
+        """A slash command (a form: ``command``, ``text``, ``user_id``, ``channel_id``,
+        ``team_id`` …), posted to the command's Request URL: verified, stored, routed once
+        per ``trigger_id``, answered 200 with a message only its user sees."""
+        body = await request.body()
+        try:
+            fields = form_fields(body)
+        except HTTPError as malformed:
+            await self._verified(request, body, None, None)
+            self._refused(malformed)
+        delivery_id = derived_id(fields, body)
+        data = command_data(fields, delivery_id)
+        among = await self._verified(request, body, data["team"], _valid(delivery_id))
+        self._checked(delivery_id, "trigger_id")
+        if data["command"] is None:
+            missing = HTTPError(400, "MISSING_FIELD", "a slash command needs its command")
+            self._refused(missing, delivery_id)
+        result = await self._route(data, (), among, body, None)
+        if result.duplicate:
+            text = f"{data['command']}: already received"
+        else:
+            text = f"{data['command']}: started {result.started} run(s), resumed {result.resumed}"
+        return JSONResponse({"response_type": "ephemeral", "text": text})
+
+    @operation(
+        path={"delivery_id": DELIVERY_ID_SCHEMA},
+        responses={200: StoredRequest},
+        errors=(400, 404),
+    )
+    async def stored_request(self, request: Request) -> Response:
+        """A stored request (``slack_events``) with the body Slack sent."""
+        delivery_id = str(request.path_params["delivery_id"])
+        check_delivery_id(delivery_id, "delivery_id")
+        found = await self.store.get(delivery_id)
+        if found is None:
+            raise HTTPError(404, "DELIVERY_NOT_FOUND", f"no stored Slack request {delivery_id!r}")
+        return JSONResponse(found)
+
+    async def _route(
+        self,
+        data: dict[str, Any],
+        correlation_keys: tuple[str, ...],
+        among: list[BaseTrigger],
+        body: bytes,
+        retry_num: int | None,
+    ) -> RouteResult:
+        """Store and route one verified request; committed when this returns."""
+        team = data["team"]
+        result = await self._context.router.route(
+            Event(
+                subtype=SUBTYPE,
+                index_keys=(team,) if team else (),
+                payload=data,
+                idempotency_key=data["delivery_id"],
+                correlation_keys=correlation_keys,
+            ),
+            among=among,
+            claim=self.store.claim(data, body, retry_num),
+        )
+        self.metrics.routed(data["type"], result)
+        return result
+
+    async def _verified(
+        self, request: Request, body: bytes, team: str | None, delivery_id: str | None
+    ) -> list[BaseTrigger]:
+        """The triggers the request reaches once verified: those of its workspace (and of
+        none) holding the own secret that signed it, or, signed with the gateway-wide
+        secret, those without one. Every other deployed trigger's secret is tried last: a
+        request Slack signed for a workspace nothing here takes is verified, and filtered.
+
+        401 (logged as refused) when no secret verifies it.
+        """
+        triggers = self._context.triggers.candidates(SUBTYPE, (team,) if team else ())
+        holders: dict[str, list[BaseTrigger]] = {}
+        guards: dict[str, IngressGuard] = {}
+        shared: list[BaseTrigger] = []
+        for trigger in triggers:
+            if not isinstance(trigger, SlackTrigger):
+                continue
+            if not trigger.guards:
+                shared.append(trigger)
+            for fingerprint, guard in trigger.guards.items():
+                holders.setdefault(fingerprint, []).append(trigger)
+                guards.setdefault(fingerprint, guard)
+        candidates = [(holders[f], guard) for f, guard in guards.items()]
+        if self._shared is not None:
+            candidates.append((shared, self._shared))
+        others = keys_of(self._context).guards().items()
+        candidates += [([], guard) for f, guard in others if f not in guards]
+        if not candidates:
+            self._refused(
+                HTTPError(
+                    401,
+                    "INVALID_SIGNATURE",
+                    "no signing secret verifies this request: no SLACK trigger with a "
+                    "signing_secret, and HIGHWAY_SLACK_SIGNING_SECRET is not set",
+                ),
+                delivery_id,
+            )
+        try:
+            among, _ = await admit_first(
+                request,
+                self._context.trusted_proxies,
+                candidates,
+                source=SUBTYPE,
+                delivery_id=delivery_id,
+                body=body,
+            )
+        except HTTPError as error:  # logged by the guard
+            self.metrics.refused(error.code)
+            raise
+        return among
+
+    def _payload(self, body: bytes) -> dict[str, Any]:
+        """The JSON object in an interactivity form's ``payload`` field."""
+        fields = form_fields(body)
+        if "payload" not in fields:
+            raise HTTPError(400, "MALFORMED_BODY", "the form has no payload field")
+        payload = parse_json(fields["payload"].encode(), self._context.settings.max_json_depth)
+        if not isinstance(payload, dict):
+            raise HTTPError(400, "MALFORMED_BODY", "the payload field must be a JSON object")
+        return payload
+
+    def _challenge(self, payload: dict[str, Any]) -> Response:
+        """``url_verification`` (the Request URL was set): its challenge, starts nothing."""
+        challenge = payload.get("challenge")
+        if not isinstance(challenge, str):
+            self._refused(HTTPError(400, "MISSING_FIELD", "url_verification needs a challenge"))
+        self._context.router.missed(SUBTYPE, "url_verification: answered, starts nothing")
+        self.metrics.answered("url_verification")
+        return JSONResponse({"challenge": challenge})
+
+    def _noted(self, kind: str | None) -> Response:
+        """A verified request that is no event (``app_rate_limited``): 200, starts nothing."""
+        message = f"{kind or 'a request without type'}: not an event_callback, starts nothing"
+        self._context.router.missed(SUBTYPE, message)
+        self.metrics.answered(kind)
+        return JSONResponse({"status": "ok", "message": message})
+
+    def _checked(self, delivery_id: str, field: str) -> None:
+        """``delivery_id`` as the delivery log takes it; else 400, logged as refused."""
+        try:
+            check_delivery_id(delivery_id, field)
+        except HTTPError as error:
+            self._refused(error)
+
+    def _refused(self, error: HTTPError, delivery_id: str | None = None) -> NoReturn:
+        """Log a request refused before routing, and answer it with ``error``."""
+        self._context.router.refused(SUBTYPE, error, delivery_id=delivery_id)
+        self.metrics.refused(error.code)
+        raise error
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """The fields of an ``application/x-www-form-urlencoded`` body; 400 ``MALFORMED_BODY``
+    when it is not one or names a field twice, 400 ``UNSUPPORTED_CHARACTER`` for a NUL."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPError(400, "MALFORMED_BODY", "the body is not a URL-encoded form") from None
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise HTTPError(400, "MALFORMED_BODY", "the form names a field twice")
+    if any("\x00" in name or "\x00" in value for name, value in pairs):
+        raise HTTPError(400, "UNSUPPORTED_CHARACTER", "the form holds a NUL character")
+    return fields
+
+
+def _acknowledged(result: RouteResult) -> Response:
+    """``accepted``'s body, with the 200 Slack expects of every delivery it sends."""
+    answer = accepted(result)
+    answer.status_code = 200
+    return answer
+
+
+def _retry_num(request: Request) -> int | None:
+    """``X-Slack-Retry-Num`` (1 to 3 on Slack's retries), ``None`` on a first attempt."""
+    sent = request.headers.get("x-slack-retry-num", "")
+    return int(sent) if sent.isascii() and sent.isdigit() and len(sent) < 6 else None
+
+
+def _valid(delivery_id: str | None) -> str | None:
+    """``delivery_id`` if the delivery log may show it (a refusal names what it can)."""
+    try:
+        return check_delivery_id(delivery_id, "")
+    except HTTPError:
+        return None
