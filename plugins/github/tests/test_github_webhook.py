@@ -264,6 +264,20 @@ def test_a_trigger_with_its_own_secret_takes_only_deliveries_signed_with_it(hub:
         assert [target["workflow_id"] for target in row["targets"]] == [workflow]
 
 
+def test_a_delivery_signed_with_another_secret_than_the_triggers_own_says_so(
+    hub: Hub,
+) -> None:
+    repository = Hub.repository()
+    hub.deploy({"repository": repository, "secret": "the-repository-webhook-secret"})
+    delivery_id = new_id()
+    answer = hub.deliver("push", moved("push.added-modified", repository), delivery_id=delivery_id)
+    answered(answer, delivered_to=0)
+    (row,) = logged(hub, delivery_id)
+    assert row["outcome"] == "filtered"
+    assert "1 GITHUB trigger(s) for" in row["reason"], row["reason"]
+    assert "not signed with their secret" in row["reason"], row["reason"]
+
+
 def test_a_trigger_takes_every_secret_of_its_rotation(hub: Hub) -> None:
     repository = Hub.repository()
     workflow = hub.deploy({"repository": repository, "secrets": ["new-secret", "old-secret"]})

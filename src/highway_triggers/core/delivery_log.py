@@ -98,9 +98,12 @@ def reason_text(text: str) -> str:
     return text.replace("\x00", "\\0")[:MAX_REASON]
 
 
-def explain_miss(event: Event, pool: Iterable[BaseTrigger], tokens_only: bool) -> Miss:
+def explain_miss(
+    event: Event, pool: Iterable[BaseTrigger], tokens_only: bool, unverified: int = 0
+) -> Miss:
     """Why nothing took ``event``: no wait for its key, and no trigger for its index keys
-    or the filters of those of ``pool`` (the phase-1 candidates) said no."""
+    or the filters of those of ``pool`` (the phase-1 candidates) said no, or ``unverified``
+    triggers for its index keys were left out as the request was not signed for them."""
     parts = []
     if tokens_only:
         parts.append("no wait for its token")  # the token is a credential: not shown
@@ -121,8 +124,13 @@ def explain_miss(event: Event, pool: Iterable[BaseTrigger], tokens_only: bool) -
             parts.append(f"filter of trigger {named} said no")
         else:
             parts.append(f"filters of {len(considered)} triggers said no: {named}{more}")
-    elif event.index_keys:
-        keys = ", ".join(repr(k) for k in event.index_keys)
+    keys = ", ".join(repr(k) for k in event.index_keys)
+    if unverified:
+        parts.append(
+            f"{unverified} {event.subtype} trigger(s) for {keys} not reached: "
+            "the request was not signed with their secret"
+        )
+    elif not considered and event.index_keys:
         parts.append(f"no {event.subtype} trigger for {keys}")
     return reason_text("; ".join(parts) or "nothing took it"), declined(considered, reasons)
 

@@ -142,9 +142,14 @@ class EventRouter:
     def _explain(
         self, event: Event, among: Iterable[BaseTrigger] | None, tokens_only: bool
     ) -> Miss:
-        """Why nothing took ``event``: the candidates of phases 1 and 2, looked at again."""
-        pool = self._index.candidates(event.subtype, event.index_keys) if among is None else among
-        return explain_miss(event, pool, tokens_only)
+        """Why nothing took ``event``: the candidates of phases 1 and 2, looked at again
+        (and, when the request's signature narrowed them to ``among``, how many it left out)."""
+        found = self._index.candidates(event.subtype, event.index_keys)
+        if among is None:
+            return explain_miss(event, found, tokens_only)
+        verified = {id(trigger) for trigger in among}
+        left_out = sum(1 for t in found if t.subtype == event.subtype and id(t) not in verified)
+        return explain_miss(event, among, tokens_only, unverified=left_out)
 
     async def emit(
         self,
