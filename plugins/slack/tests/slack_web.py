@@ -1,15 +1,18 @@
-"""A fake of Slack's Web API for channel names: a real Starlette app on loopback answering
-``conversations.list`` in Slack's documented format (``{"ok": true, "channels": [...],
-"response_metadata": {"next_cursor": …}}``, pages of ``limit`` channels, errors as
-``{"ok": false, "error": "invalid_auth"}``) once it has checked the bot token. Records every
-call."""
+"""A fake of Slack's Web API: a real Starlette app on loopback answering, in Slack's
+documented format once it has checked the bot token, ``conversations.list`` (``{"ok": true,
+"channels": [...], "response_metadata": {"next_cursor": …}}``, pages of ``limit``
+channels), ``chat.postMessage`` (a JSON body; ``{"ok": true, "channel", "ts", "message"}``,
+the blocks checked against Block Kit's limits) and ``chat.delete``; errors as ``{"ok":
+false, "error": "invalid_auth"}``. Records every call, and the messages in the channels."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import itertools
+import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,33 +27,49 @@ from highway_triggers.testing import ServerThread
 
 MAX_LIMIT = 1000
 """Slack caps ``limit`` at 1000."""
+TEAM = "T0FAKESLACK"
+"""The workspace of the bot token."""
+BOT_ID, BOT_USER = "B0FAKEBOT1", "U0FAKEBOT1"
 _ids = itertools.count(1)
+_ts = itertools.count(1)
 
 
 @dataclass(frozen=True)
 class ApiCall:
-    """A request the fake answered: its query, the token it carried, what was answered."""
+    """A request the fake answered: its method, query (or form), the token it carried,
+    what was answered, and a JSON body it was sent."""
 
     params: dict[str, str]
     token: str | None
     status: int
     body: dict[str, Any]
+    method: str = "conversations.list"
+    sent: dict[str, Any] | None = None
 
 
 @dataclass
 class FakeSlackApi:
-    """A workspace whose bot token is ``token``, with ``channels`` (by name)."""
+    """A workspace whose bot token is ``token``, with ``channels`` (by name) and the
+    ``messages`` the bot posted in them (by ``(channel, ts)``)."""
 
     token: str
     channels: dict[str, str] = field(default_factory=dict)
     calls: list[ApiCall] = field(default_factory=list)
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     fail_with: int | None = None
     stalled: bool = False
+    arrived: int = 0
+    """Requests received, answered or not (a stalled one is counted)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def app(self) -> Starlette:
-        route = Route("/conversations.list", self._list, methods=["GET", "POST"])
-        return Starlette(routes=[route])
+        return Starlette(
+            routes=[
+                Route("/conversations.list", self._list, methods=["GET", "POST"]),
+                Route("/chat.postMessage", self._post_message, methods=["POST"]),
+                Route("/chat.delete", self._delete, methods=["POST"]),
+            ]
+        )
 
     def create(self, name: str) -> str:
         """A new public channel ``name``; its id."""
@@ -91,12 +110,48 @@ class FakeSlackApi:
         with self._lock:
             return self.calls[count:]
 
+    def posted(self, count: int = 0) -> list[ApiCall]:
+        """The ``chat.postMessage`` calls answered after the first ``count`` calls."""
+        return [c for c in self.since(count) if c.method == "chat.postMessage"]
+
     async def _list(self, request: Request) -> Response:
-        while self.stalled:
-            await asyncio.sleep(0.05)
         params = dict(request.query_params)
         if request.method == "POST":
             params |= {k: str(v) for k, v in (await request.form()).items()}
+        return await self._answer(request, "conversations.list", params, None, self._page)
+
+    async def _post_message(self, request: Request) -> Response:
+        sent = await self._json(request)
+        return await self._answer(request, "chat.postMessage", {}, sent, self._post)
+
+    async def _delete(self, request: Request) -> Response:
+        sent = await self._json(request)
+        return await self._answer(request, "chat.delete", {}, sent, self._deleted)
+
+    @staticmethod
+    async def _json(request: Request) -> dict[str, Any] | None:
+        """A JSON body, as Slack takes it (``application/json``); ``None`` otherwise."""
+        if not request.headers.get("content-type", "").startswith("application/json"):
+            return None
+        try:
+            sent = json.loads(await request.body())
+        except ValueError:
+            return None
+        return sent if isinstance(sent, dict) else None
+
+    async def _answer(
+        self,
+        request: Request,
+        method: str,
+        params: dict[str, str],
+        sent: dict[str, Any] | None,
+        answer: Any,
+    ) -> Response:
+        """Check the token (and an outage), then answer with ``answer(params or sent)``."""
+        with self._lock:
+            self.arrived += 1
+        while self.stalled:
+            await asyncio.sleep(0.05)
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         headers: dict[str, str] = {}
         if self.fail_with is not None:
@@ -107,11 +162,46 @@ class FakeSlackApi:
             status, body = 200, {"ok": False, "error": "not_authed"}
         elif token != self.token:
             status, body = 200, {"ok": False, "error": "invalid_auth"}
+        elif method != "conversations.list" and sent is None:
+            status, body = 200, {"ok": False, "error": "invalid_json"}
         else:
-            status, body = 200, self._page(params)
+            with self._lock:
+                status, body = 200, answer(params if sent is None else sent)
         with self._lock:
-            self.calls.append(ApiCall(params, token or None, status, body))
+            self.calls.append(ApiCall(params, token or None, status, body, method, sent))
         return JSONResponse(body, status_code=status, headers=headers)
+
+    def _post(self, sent: dict[str, Any]) -> dict[str, Any]:
+        """``chat.postMessage``: the message stored in its channel, as Slack answers it."""
+        channel = sent.get("channel")
+        if channel not in self.channels.values():
+            return {"ok": False, "error": "channel_not_found"}
+        if not isinstance(sent.get("text"), str) or not isinstance(sent.get("blocks"), list):
+            return {"ok": False, "error": "no_text"}
+        if (invalid := _invalid_blocks(sent["blocks"])) is not None:
+            return {"ok": False, "error": "invalid_blocks", "errors": [invalid]}
+        ts = f"{int(time.time())}.{next(_ts):06d}"
+        message = {
+            "type": "message",
+            "subtype": "bot_message",
+            "text": sent["text"],
+            "ts": ts,
+            "username": "highway",
+            "bot_id": BOT_ID,
+            "user": BOT_USER,
+            "team": TEAM,
+            "blocks": sent["blocks"],
+            **({"thread_ts": sent["thread_ts"]} if "thread_ts" in sent else {}),
+        }
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _deleted(self, sent: dict[str, Any]) -> dict[str, Any]:
+        """``chat.delete``: the bot's message goes."""
+        key = (sent.get("channel"), sent.get("ts"))
+        if self.messages.pop(key, None) is None:  # type: ignore[arg-type]
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": key[0], "ts": key[1]}
 
     def _page(self, params: dict[str, str]) -> dict[str, Any]:
         """One page of channels, sorted by id, from the channel the cursor names (Slack's
@@ -160,6 +250,27 @@ class FakeSlackApi:
             "previous_names": [],
             "num_members": 4,
         }
+
+
+def _invalid_blocks(blocks: list[Any]) -> str | None:
+    """What breaks Block Kit's limits (of the blocks a prompt uses), or ``None``."""
+    for block in blocks:
+        if not isinstance(block, dict) or block.get("type") not in ("section", "actions"):
+            return "a block must be a section or actions block"
+        if block["type"] == "section" and len(block.get("text", {}).get("text", "")) > 3000:
+            return "a section's text is at most 3000 characters"
+        if block["type"] == "actions":
+            elements = block.get("elements", [])
+            if not 1 <= len(elements) <= 25 or len(block.get("block_id", "")) > 255:
+                return "an actions block has 1 to 25 elements, a block_id of 255 characters"
+            for button in elements:
+                if (
+                    len(button.get("value", "")) > 2000
+                    or not 1 <= len(button.get("text", {}).get("text", "")) <= 75
+                    or len({e.get("action_id") for e in elements}) != len(elements)
+                ):
+                    return "a button's value (2000), text (75) or action_id (unique) is wrong"
+    return None
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """highway-triggers-slack: SLACK triggers on Events API events, interactions and slash
-commands, with channel, user, bot, thread and text filters, and thread replies and button
-clicks resuming waiting runs."""
+commands, with channel, user, bot, thread and text filters; thread replies and button
+clicks resuming waiting runs; prompts with buttons posted for waiting runs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 from highway_triggers import BaseTrigger, hookimpl
 from highway_triggers.plugin import GatewayContext, utcnow
 from highway_triggers_slack.api import SlackApi
+from highway_triggers_slack.prompt_store import PRUNE_BATCH as PROMPTS_BATCH
 from highway_triggers_slack.store import PRUNE_BATCH
 from highway_triggers_slack.trigger import SlackTrigger
 
@@ -38,11 +39,14 @@ def highway_startup(gateway: GatewayContext) -> None:
     api = api_of(gateway)
 
     async def prune() -> None:
-        """Delete stored requests past their retention, a batch at a time, as often as the
-        core prunes its own tables (``HIGHWAY_PRUNE_INTERVAL_SECONDS``)."""
+        """Delete stored requests, and prompts answered or expired, past their retention, a
+        batch at a time, as often as the core prunes its own tables
+        (``HIGHWAY_PRUNE_INTERVAL_SECONDS``)."""
         retention = timedelta(hours=api.settings.event_retention_hours)
         while True:
             while await api.store.prune(utcnow() - retention) == PRUNE_BATCH:
+                pass
+            while await api.prompts.prune(utcnow() - retention) == PROMPTS_BATCH:
                 pass
             await asyncio.sleep(gateway.settings.prune_interval_seconds)
 

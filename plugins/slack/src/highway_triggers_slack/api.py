@@ -1,5 +1,5 @@
-"""The plugin's routes: Slack's Events API, interactivity and slash commands, and a stored
-request for inspection."""
+"""The plugin's routes: Slack's Events API, interactivity (button clicks answering prompts
+among them) and slash commands, prompts, and a stored request for inspection."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from highway_triggers import BaseTrigger, Event, RouteResult
 from highway_triggers.plugin import (
     DELIVERY_ID_SCHEMA,
     Accepted,
+    Claim,
     GatewayContext,
     HTTPError,
     IngressGuard,
@@ -37,6 +38,9 @@ from highway_triggers_slack.delivery import (
     thread_keys,
 )
 from highway_triggers_slack.metrics import SlackMetrics
+from highway_triggers_slack.prompt_api import PromptApi
+from highway_triggers_slack.prompt_store import PromptStore
+from highway_triggers_slack.prompts import OWNER, prompt_answer
 from highway_triggers_slack.settings import SlackSettings
 from highway_triggers_slack.store import EventStore
 from highway_triggers_slack.trigger import SUBTYPE, SlackTrigger, keys_of
@@ -90,7 +94,9 @@ class SlackApi:
         self._context = context
         self.settings = context.plugin_settings(SlackSettings)
         self.store = EventStore(context.database)
+        self.prompts = PromptStore(context)
         self.metrics = SlackMetrics(context.metrics)
+        self._prompt_api = PromptApi(context, self.settings, self.prompts, self.metrics)
         shared = self.settings.signing_secrets
         self._shared = (
             IngressGuard.build(
@@ -112,6 +118,7 @@ class SlackApi:
                 admin(self.stored_request),
                 methods=["GET"],
             ),
+            *self._prompt_api.routes(),
         ]
 
     @operation(
@@ -150,7 +157,8 @@ class SlackApi:
         """An interactivity request (a form whose ``payload`` is the JSON): verified, stored,
         routed once per ``trigger_id`` (see the README) and answered 200 without a body. A
         ``block_actions`` click resumes the run waiting on an action's ``value`` or
-        ``block_id``."""
+        ``block_id``; a click on a prompt's button, the prompt's run, once: a later click
+        is refused (logged, still answered 200)."""
         body = await request.body()
         try:
             payload = self._payload(body)
@@ -161,7 +169,10 @@ class SlackApi:
         data = interaction_data(payload, delivery_id)
         among = await self._verified(request, body, data["team"], _valid(delivery_id))
         self._checked(delivery_id, "trigger_id")
-        await self._route(data, action_keys(data), among, body, None)
+        if (answer := prompt_answer(data)) is None:
+            await self._route(data, action_keys(data), among, body, None)
+        else:
+            await self._answer_prompt(data, answer, among, body)
         return Response(status_code=200)
 
     @operation(
@@ -212,9 +223,13 @@ class SlackApi:
         among: list[BaseTrigger],
         body: bytes,
         retry_num: int | None,
+        answering: Claim | None = None,
     ) -> RouteResult:
-        """Store and route one verified request; committed when this returns."""
+        """Store and route one verified request; committed when this returns. ``answering``:
+        the click answers a prompt, whose claim comes first and whose wait alone it
+        resumes (``correlation_keys`` holds the prompt's token)."""
         team = data["team"]
+        stored = self.store.claim(data, body, retry_num)
         result = await self._context.router.route(
             Event(
                 subtype=SUBTYPE,
@@ -224,10 +239,33 @@ class SlackApi:
                 correlation_keys=correlation_keys,
             ),
             among=among,
-            claim=self.store.claim(data, body, retry_num),
+            claim=stored if answering is None else _both(answering, stored),
+            wait_owner=None if answering is None else OWNER,
+            tokens_only=answering is not None,
         )
-        self.metrics.routed(data["type"], result)
+        if not result.refused:
+            self.metrics.routed(data["type"], result)
         return result
+
+    async def _answer_prompt(
+        self,
+        data: dict[str, Any],
+        answer: tuple[str, str],
+        among: list[BaseTrigger],
+        body: bytes,
+    ) -> None:
+        """A click on a prompt's button: the first resumes the prompt's run with the
+        button's value (``action.value``) and who clicked (``user``); a later one, or one
+        past the prompt's timeout, resumes and starts nothing and is logged refused."""
+        token, value = answer
+        data["action"] = {**data["action"], "value": value}
+        answering, refusal = self.prompts.claim(token, data["user"], value)
+        result = await self._route(data, (token,), among, body, None, answering)
+        if result.refused:
+            self._context.router.refused(SUBTYPE, refusal.error, delivery_id=data["delivery_id"])
+            self.metrics.prompt("refused")
+        elif not result.duplicate:
+            self.metrics.prompt("answered")
 
     async def _verified(
         self, request: Request, body: bytes, team: str | None, delivery_id: str | None
@@ -340,6 +378,11 @@ def _acknowledged(result: RouteResult) -> Response:
     answer = accepted(result)
     answer.status_code = 200
     return answer
+
+
+def _both(first: Claim, then: Claim) -> Claim:
+    """One claim of ``first`` and ``then``: refused when either refuses."""
+    return lambda conn: first(conn) and then(conn)
 
 
 def _retry_num(request: Request) -> int | None:

@@ -13,7 +13,7 @@ _TYPE = re.compile(TYPE_PATTERN)
 
 
 class SlackMetrics:
-    """Deliveries by type and outcome, and refusals by error code."""
+    """Deliveries by type and outcome, refusals by error code, prompts by outcome."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self._deliveries = Counter(
@@ -31,6 +31,14 @@ class SlackMetrics:
             ["code"],
             registry=registry,
         )
+        self._prompts = Counter(
+            "highway_slack_prompts",
+            "Prompts by outcome: posted, failed (Slack refused or could not be asked), "
+            "answered (the first click resumed its run), refused (a later click, or one "
+            "past the prompt's timeout).",
+            ["outcome"],
+            registry=registry,
+        )
 
     def routed(self, kind: str | None, result: RouteResult) -> None:
         outcome = (
@@ -43,6 +51,9 @@ class SlackMetrics:
 
     def refused(self, code: str) -> None:
         self._refused.labels(code).inc()
+
+    def prompt(self, outcome: str) -> None:
+        self._prompts.labels(outcome).inc()
 
 
 def _label(kind: str | None) -> str:

@@ -18,12 +18,13 @@ class SlackSettings(PluginSettings):
     previous_signing_secrets: list[SecretStr] = Field(default=[], max_length=16)
     """Signing secrets still accepted during a rotation (a JSON list)."""
     bot_token: SecretStr | None = None
-    """The bot token (``xoxb-…``) channel names are resolved with at deploy."""
+    """The bot token (``xoxb-…``): channel names are resolved with it, prompts posted."""
     api_url: str = "https://slack.com/api"
     """Slack's Web API."""
     api_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     event_retention_hours: float = Field(default=72.0, gt=0)
-    """Stored requests (``slack_events``) older than this are deleted."""
+    """Stored requests (``slack_events``), and prompts answered or expired this long ago,
+    are deleted."""
 
     @field_validator("api_url")
     @classmethod
