@@ -7,7 +7,11 @@ from typing import Any
 
 import pytest
 
+from highway_triggers import hookimpl
+from highway_triggers.core.plugins import PluginInfo, load_plugins
 from highway_triggers.db.database import Database
+from highway_triggers.gateway import Gateway
+from highway_triggers.plugin import GatewayContext
 from highway_triggers.db.tables import TRIGGERS
 from highway_triggers.settings import Settings
 from highway_triggers.testing import RunningGateway, running_gateway, wait_until
@@ -73,3 +77,34 @@ def test_a_failing_background_task_degrades_health(
         f"task test-mail-watcher {state}: RuntimeError: cannot reach the mail server"
     ]
     assert_alive(gateway)
+
+
+class Reporting:
+    """An in-process plugin whose health reports what it cannot do."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+
+    @hookimpl
+    def highway_health(self, gateway: GatewayContext) -> dict[str, Any]:
+        return {"watching": 1, "problems": list(self.problems)}
+
+
+def test_problems_a_plugin_reports_degrade_health(settings: Settings) -> None:
+    plugin = Reporting()
+    plugins = load_plugins(settings.load_plugins, settings.trace_plugins)
+    plugins.pm.register(plugin, name="reporting")
+    plugins.infos.append(PluginInfo("reporting", "reporting", "0"))
+    with running_gateway(gateway=Gateway(settings, plugins)) as gateway:
+        body = detailed(gateway)
+        assert (body["status"], body["problems"]) == ("healthy", [])
+        plugin.problems = ["mailbox ops@example.org: LoginError: authentication failed"]
+        body = detailed(gateway)
+        assert body["status"] == "degraded"
+        assert body["problems"] == [
+            "plugin reporting: mailbox ops@example.org: LoginError: authentication failed"
+        ]
+        assert body["plugins_health"]["reporting"]["problems"] == plugin.problems
+        plugin.problems = []
+        assert detailed(gateway)["status"] == "healthy"
+        assert_alive(gateway)

@@ -206,10 +206,11 @@ class Gateway:
             for name, answer in self.plugins.answers("highway_health", gateway=self.context)
         }
 
-    def problems(self) -> list[str]:
+    def problems(self, plugins_health: dict[str, Any] | None = None) -> list[str]:
         """What this replica cannot do, one short line each: plugins that failed, triggers
         not running (the first :data:`MAX_TRIGGER_PROBLEMS`), supervised tasks that failed
-        or wait to restart after a crash."""
+        or wait to restart after a crash, and the ``problems`` plugins report in their
+        ``highway_health`` answers (``plugins_health``, by plugin name)."""
         found = [f"plugin {p.label} failed: {p.error}" for p in self.plugins.failed]
         not_running = list(self.manager.errors.items())
         found += [
@@ -223,6 +224,10 @@ class Gateway:
             for name, task in self.tasks.health().items()
             if task["state"] in ("failed", "restarting")
         ]
+        for name, answer in (plugins_health or {}).items():
+            reported = answer.get("problems") if isinstance(answer, dict) else None
+            if isinstance(reported, list):
+                found += [f"plugin {name}: {p}" for p in reported[:MAX_TRIGGER_PROBLEMS]]
         return [textwrap.shorten(problem, PROBLEM_CHARS, placeholder=" …") for problem in found]
 
     async def _call_lifecycle_hook(self, hook_name: str) -> None:

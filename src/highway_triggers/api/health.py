@@ -33,7 +33,8 @@ async def health_detailed(request: Request) -> Response:
         backlog = {}
         database = {"status": "error", "dialect": gateway.db.dialect, "error": type(exc).__name__}
     plugins = gateway.plugins
-    problems = gateway.problems()
+    plugins_health = gateway.plugins_health()
+    problems = gateway.problems(plugins_health)
     if database["status"] != "ok":
         problems.insert(0, f"database unavailable: {database['error']}")
     body = {
@@ -54,7 +55,7 @@ async def health_detailed(request: Request) -> Response:
         "dispatches": backlog,
         "tasks": gateway.tasks.health(),
         "leases": {name: expiry.isoformat() for name, expiry in gateway.leases.held().items()},
-        "plugins_health": gateway.plugins_health(),
+        "plugins_health": plugins_health,
     }
     return JSONResponse(body, status_code=200 if database["status"] == "ok" else 503)
 
