@@ -1,0 +1,47 @@
+"""One Dovecot per module, and a gateway watching it per module and database (SQLite,
+PostgreSQL): see dovecot and email_hub."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from dovecot import Dovecot
+from email_hub import Hub, serving
+
+from highway_triggers.fixtures import database_of
+from highway_triggers.testing import running_engine
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[Dovecot]:
+    server = Dovecot().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, dovecot: Dovecot
+) -> Iterator[Hub]:
+    tmp_path = tmp_path_factory.mktemp("email")
+    with (
+        running_engine() as (engine, engine_url),
+        database_of(request.param, tmp_path) as database,
+        serving(database, tmp_path, engine, engine_url, dovecot) as hub,
+    ):
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def sqlite_hub(tmp_path_factory: pytest.TempPathFactory, dovecot: Dovecot) -> Iterator[Hub]:
+    """A SQLite-only gateway, for tests whose database does not matter."""
+    tmp_path = tmp_path_factory.mktemp("email-sqlite")
+    with (
+        running_engine() as (engine, engine_url),
+        database_of("sqlite", tmp_path) as database,
+        serving(database, tmp_path, engine, engine_url, dovecot) as hub,
+    ):
+        yield hub
