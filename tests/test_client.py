@@ -119,3 +119,39 @@ def test_async_client(gateway: RunningGateway) -> None:
             assert missing.value.code == "WAIT_NOT_FOUND"
 
     asyncio.run(scenario())
+
+
+def test_request_and_read_an_approval(gateway: RunningGateway) -> None:
+    """``request_approval`` and ``get_approval`` (the approval plugin's routes)."""
+    fields = {
+        "tenant_id": "acme",
+        "workflow_run_id": "run-11",
+        "approval_key": "refund-42",
+        "title": "Refund order 42",
+        "approvers": ["ops@example.org", "lead@example.org"],
+        "description": "Why: *because*",
+        "notify": "none",
+    }
+    with HighwayClient(gateway.url, ADMIN_TOKEN) as client:
+        asked = client.request_approval(**fields)
+        assert asked["status"] == "pending"
+        assert [link["approver"] for link in asked["links"]] == fields["approvers"]
+        assert asked["approve_url"] == asked["links"][0]["approve_url"]
+        assert client.request_approval(**fields) == asked  # the same key: the same approval
+        found = client.get_approval(asked["approval_id"])
+        assert (found["title"], found["description"]) == ("Refund order 42", "Why: *because*")
+        with pytest.raises(HighwayError) as invalid:
+            client.request_approval(**{**fields, "approvers": []})
+        assert (invalid.value.status, invalid.value.code) == (422, "VALIDATION_ERROR")
+        assert invalid.value.body["errors"][0]["field"] == "approvers"
+        with pytest.raises(HighwayError) as missing:
+            client.get_approval("no-such-approval")
+        assert (missing.value.status, missing.value.code) == (404, "APPROVAL_NOT_FOUND")
+
+    async def asynchronously() -> tuple[dict[str, object], dict[str, object]]:
+        async with AsyncHighwayClient(gateway.url, ADMIN_TOKEN) as client:
+            created = await client.request_approval(**{**fields, "approval_key": "refund-43"})
+            return created, await client.get_approval(str(created["approval_id"]))
+
+    created, read = asyncio.run(asynchronously())
+    assert read["approval_id"] == created["approval_id"] and read["status"] == "pending"

@@ -24,9 +24,15 @@ FENCE = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
 
 
 def variables(settings: type[BaseSettings]) -> list[str]:
-    """The environment variables a settings class reads."""
+    """The environment variables a settings class reads (a field's alias names its own,
+    such as ``HIGHWAY_SMTP_URL`` among the ``HIGHWAY_APPROVAL_*`` settings)."""
     prefix = str(settings.model_config.get("env_prefix", ""))
-    return [(prefix + name).upper() for name in settings.model_fields]
+    return [
+        alias.upper()
+        if isinstance(alias := field.validation_alias, str)
+        else (prefix + name).upper()
+        for name, field in settings.model_fields.items()
+    ]
 
 
 def plugin_settings() -> list[type[PluginSettings]]:

@@ -21,7 +21,8 @@ from schemathesis.specs.openapi.definitions import OPENAPI_31
 from starlette.routing import Route
 
 from highway_triggers.api.openapi import describe
-from highway_triggers.core.openapi import operation_of
+from highway_triggers.core.openapi import operation, operation_of
+from highway_triggers.core.pages import Pages, html_endpoint
 from highway_triggers.core.validation import IDENTIFIER_SCHEMA, is_identifier
 from highway_triggers.core.waits import TOKEN_PATTERN, WaitRequest
 from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway
@@ -35,8 +36,13 @@ SIGNED = {
     "/api/v1/slack/events",
     "/api/v1/slack/interactions",
     "/api/v1/slack/commands",
+    "/api/v1/approvals/{approval_id}/respond",
 }
 """Ingress whose signature, or token in the URL, is the credential."""
+PAGES = {"/api/v1/approvals/{approval_id}/respond"}
+"""Routes that answer HTML pages (``html_endpoint``): their errors are pages too."""
+ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+ERROR_PAGE = {"text/html": {"schema": {"type": "string"}}}
 ADMIN_OR_TENANT = {
     "/api/v1/events/{tenant_id}",
     "/api/v1/triggers/workflows/{workflow_id}/manual",
@@ -180,9 +186,7 @@ def test_every_error_is_the_error_body(document: dict[str, Any]) -> None:
             assert statuses, (method, path)
         for status in statuses:
             content = described["responses"][status]["content"]
-            assert content == {
-                "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
-            }
+            assert content == (ERROR_PAGE | ERROR_BODY if path in PAGES else ERROR_BODY)
 
 
 def test_plugin_routes_describe_themselves(document: dict[str, Any]) -> None:
@@ -198,6 +202,32 @@ def test_plugin_routes_describe_themselves(document: dict[str, Any]) -> None:
     }
     registered = paths["/api/v1/webhook-registrations"]["post"]["responses"]
     assert set(registered) >= {"200", "201", "401", "422"}
+
+
+def test_an_html_route_gives_its_errors_as_pages_or_the_error_body() -> None:
+    @operation(responses={200: {"type": "string"}}, media_type="text/html", errors=(410,))
+    async def page(request: Any) -> Any:
+        """Show a page."""
+
+    @operation(errors=(410,))
+    async def plain(request: Any) -> Any:
+        """Answer JSON."""
+
+    html = html_endpoint(Pages())
+    # the declaration survives html_endpoint, and an operation declared over it keeps its mark
+    routes = [
+        Route("/api/v1/page/{id}", html(page), methods=["GET"]),
+        Route("/api/v1/later/{id}", operation(errors=(404,))(html(plain)), methods=["GET"]),
+        Route("/api/v1/plain/{id}", plain, methods=["GET"]),
+    ]
+    paths = describe(routes)["paths"]
+    shown = paths["/api/v1/page/{id}"]["get"]["responses"]
+    assert shown["200"]["content"] == {"text/html": {"schema": {"type": "string"}}}
+    assert shown["410"]["content"] == shown["400"]["content"] == ERROR_PAGE | ERROR_BODY
+    assert paths["/api/v1/later/{id}"]["get"]["responses"]["404"]["content"] == (
+        ERROR_PAGE | ERROR_BODY
+    )
+    assert paths["/api/v1/plain/{id}"]["get"]["responses"]["410"]["content"] == ERROR_BODY
 
 
 def test_an_undeclared_route_is_listed_with_its_docstring() -> None:

@@ -49,6 +49,8 @@ NOT_RUN = {
     "pip install . plugins/webhook",
     "pip install . plugins/github",
     "pip install . plugins/slack",
+    "pip install . plugins/email",
+    "pip install . plugins/approval",
     "pip install dist/highway_triggers-*.whl dist/highway_triggers_cron-*.whl",
     "pip install -e acme-triggers",
     "pip install -e acme-triggers && (cd acme-triggers && pytest)",

@@ -101,9 +101,19 @@ def fuzzed(
         )
 
 
+FUZZ_MAILBOX = {
+    "host": "127.0.0.1",
+    "port": 9,  # nothing listens there: the watcher retries, backing off
+    "ssl": False,
+    "username": "fuzz@example.org",
+    "password": "fuzz",
+}
+
+
 def seed(admin: httpx.Client) -> tuple[str, dict[str, str]]:
-    """A tenant, a workflow deployed with a trigger of every type, a template, a wait and
-    a per-run webhook: the tenant's JWT secret, and their ids by path parameter name."""
+    """A tenant, a workflow deployed with a trigger of every type, a template, a wait, a
+    per-run webhook and an approval: the tenant's JWT secret, and their ids by path
+    parameter name."""
 
     def created(path: str, body: dict[str, Any]) -> dict[str, Any]:
         answer = admin.post(path, json=body)
@@ -126,6 +136,8 @@ def seed(admin: httpx.Client) -> tuple[str, dict[str, str]]:
                 {"type": "CRON", "config": {"cron_expression": "0 * * * *"}},
                 {"type": "GITHUB", "config": {"repository": "fuzz-org/fuzz", "secret": "fuzz"}},
                 {"type": "SLACK", "config": {"signing_secret": "fuzz"}},
+                {"type": "APPROVAL", "config": {"statuses": ["rejected"]}},
+                {"type": "EMAIL", "config": FUZZ_MAILBOX},
             ],
         },
     )
@@ -134,6 +146,9 @@ def seed(admin: httpx.Client) -> tuple[str, dict[str, str]]:
     run = {"tenant_id": TENANT, "workflow_run_id": "run-1", "multi_use": True}
     wait = created("/api/v1/waits", {**run, "event_name": "ping", "token": "fuzz-token"})
     webhook = created("/api/v1/webhook-registrations", run)
+    asked = {"tenant_id": TENANT, "workflow_run_id": "run-2", "approval_key": "fuzz"}
+    asked |= {"title": "Fuzz", "approvers": ["fuzz@example.org"], "notify": "none"}
+    approval = created("/api/v1/approvals", asked)
     (cron,) = [t for t in deployed["triggers"] if t["type"] == "CRON"]
     return tenant["jwt_secret"], {
         "tenant_id": TENANT,
@@ -143,6 +158,7 @@ def seed(admin: httpx.Client) -> tuple[str, dict[str, str]]:
         "token": "fuzz-token",
         "wait_id": wait["wait_id"],
         "webhook_id": webhook["webhook_id"],
+        "approval_id": approval["approval_id"],
         "schedule_id": cron["trigger_id"],
         "trigger_id": cron["trigger_id"],
     }

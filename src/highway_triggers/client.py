@@ -126,6 +126,49 @@ def event_call(
     return Call("POST", f"/api/v1/events/{_segment(tenant_id)}", body)
 
 
+def approval_call(
+    *,
+    tenant_id: str,
+    workflow_run_id: str,
+    approval_key: str,
+    title: str,
+    approvers: list[str],
+    description: str | None = None,
+    required_approvals: int | None = None,
+    allow_self_approval: bool | None = None,
+    requested_by: str | None = None,
+    expires_in_seconds: float | None = None,
+    redirect_url_approved: str | None = None,
+    redirect_url_rejected: str | None = None,
+    notify: str | None = None,
+    one_click: bool | None = None,
+    workflow_id: str | None = None,
+) -> Call:
+    """``POST /api/v1/approvals`` (approval plugin); fields left ``None`` are not sent."""
+    body = _given(
+        tenant_id=tenant_id,
+        workflow_run_id=workflow_run_id,
+        approval_key=approval_key,
+        title=title,
+        approvers=approvers,
+        description=description,
+        required_approvals=required_approvals,
+        allow_self_approval=allow_self_approval,
+        requested_by=requested_by,
+        expires_in_seconds=expires_in_seconds,
+        redirect_url_approved=redirect_url_approved,
+        redirect_url_rejected=redirect_url_rejected,
+        notify=notify,
+        one_click=one_click,
+        workflow_id=workflow_id,
+    )
+    return Call("POST", "/api/v1/approvals", body)
+
+
+def approval_path(approval_id: str) -> str:
+    return f"/api/v1/approvals/{_segment(approval_id)}"
+
+
 def answer(response: httpx.Response) -> dict[str, Any]:
     """The JSON body of a 2xx answer; :class:`HighwayError` otherwise."""
     try:
@@ -268,6 +311,19 @@ class HighwayClient:
     def register_webhook(self, **fields: Any) -> dict[str, Any]:
         """A per-run webhook (webhook plugin): ``{"webhook_id", "url"}``."""
         return self._send(Call("POST", "/api/v1/webhook-registrations", fields))
+
+    def request_approval(self, **fields: Any) -> dict[str, Any]:
+        """Ask people to approve a suspended run (approval plugin; the fields of
+        ``POST /api/v1/approvals``: ``tenant_id``, ``workflow_run_id``, ``approval_key``,
+        ``title``, ``approvers`` and the optional ones). The approval: ``approval_id``,
+        ``status``, ``approve_url``, ``reject_url`` (the first approver's) and ``links``
+        (every approver's). The same ``approval_key`` answers the same approval."""
+        return self._send(approval_call(**fields))
+
+    def get_approval(self, approval_id: str) -> dict[str, Any]:
+        """An approval's status (``pending``, ``approved``, ``rejected``, ``expired``),
+        each approver's email state and every decision."""
+        return self._send(Call("GET", approval_path(approval_id)))
 
     def send_event(
         self,
@@ -432,6 +488,12 @@ class AsyncHighwayClient:
 
     async def register_webhook(self, **fields: Any) -> dict[str, Any]:
         return await self._send(Call("POST", "/api/v1/webhook-registrations", fields))
+
+    async def request_approval(self, **fields: Any) -> dict[str, Any]:
+        return await self._send(approval_call(**fields))
+
+    async def get_approval(self, approval_id: str) -> dict[str, Any]:
+        return await self._send(Call("GET", approval_path(approval_id)))
 
     async def send_event(
         self,

@@ -165,11 +165,11 @@ def _responses(declared: Operation, errors: set[int], schemas: _Schemas) -> dict
         responses[str(status)] = answer
     if not responses:
         responses["default"] = {"description": "Not described", "content": {"*/*": {"schema": {}}}}
+    error: dict[str, Any] = {"application/json": {"schema": ERROR}}
+    if declared.pages:  # an error page, or the error body for a client that asks for JSON
+        error = {"text/html": {"schema": {"type": "string"}}, **error}
     for status in sorted(errors):
-        responses[str(status)] = {
-            "description": _phrase(status),
-            "content": {"application/json": {"schema": ERROR}},
-        }
+        responses[str(status)] = {"description": _phrase(status), "content": error}
     return responses
 
 

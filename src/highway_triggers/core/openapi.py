@@ -67,6 +67,9 @@ class Operation:
     errors: tuple[int, ...] = ()
     security: Security | None = None
     idempotency_key: bool = False
+    pages: bool = False
+    """The route answers HTML pages (:func:`~highway_triggers.core.pages.html_endpoint`):
+    its errors are pages, or the error body for a client that asks for JSON."""
 
 
 def operation(
@@ -108,9 +111,12 @@ def operation(
 
     def mark(endpoint: E) -> E:
         previous = operation_of(endpoint)
-        if previous is not None and security is None:
-            return _with(endpoint, dataclasses.replace(declared, security=previous.security))
-        return _with(endpoint, declared)
+        if previous is None:
+            return _with(endpoint, declared)
+        kept = dataclasses.replace(
+            declared, security=security or previous.security, pages=previous.pages
+        )
+        return _with(endpoint, kept)
 
     return mark
 
@@ -126,6 +132,11 @@ def secured(endpoint: E, security: Security) -> E:
     return _with(
         endpoint, dataclasses.replace(operation_of(endpoint) or Operation(), security=security)
     )
+
+
+def paged(endpoint: E) -> E:
+    """``endpoint`` declared as answering pages (made if it has no declaration)."""
+    return _with(endpoint, dataclasses.replace(operation_of(endpoint) or Operation(), pages=True))
 
 
 def _with(endpoint: E, declared: Operation) -> E:

@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.http import Endpoint, config_error
+from highway_triggers.core.openapi import paged
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ def html_endpoint(pages: Pages) -> Callable[[Endpoint], Endpoint]:
 
     :class:`HTTPError` is shown as it is, :class:`ConfigError` as a 422 ``VALIDATION_ERROR``
     naming the field; anything else is logged and shown as a 500 page without details.
+    ``/openapi.json`` gives the route's errors as pages or, for a client that asks for
+    JSON, the error body.
     """
 
     def decorate(endpoint: Endpoint) -> Endpoint:
@@ -130,6 +133,6 @@ def html_endpoint(pages: Pages) -> Callable[[Endpoint], Endpoint]:
                 failure = HTTPError(500, "INTERNAL_ERROR", "the page could not be shown")
                 return pages.error(failure, request)
 
-        return answer
+        return paged(answer)
 
     return decorate
