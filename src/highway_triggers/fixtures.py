@@ -8,9 +8,10 @@ PostgreSQL runs skip, except when ``CI`` is set, where they fail.
 
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -70,6 +71,41 @@ def database_of(kind: str, folder: Path) -> Iterator[str]:
     need_postgres()
     with postgres_database() as url:
         yield url
+
+
+Hub = TypeVar("Hub")
+Serving = Callable[[str, Path, FakeEngine, str], AbstractContextManager[Hub]]
+"""``serving(database_url, folder, engine, engine_url)``: a plugin's test gateway (a hub)."""
+
+
+def module_hubs(name: str, serving: Serving[Hub]) -> tuple[Any, Any]:
+    """Two module-scoped fixtures of a plugin's tests, each a gateway from ``serving`` that
+    delivers to a fake engine: ``hub``, once on SQLite and once on PostgreSQL, and
+    ``sqlite_hub``, on SQLite alone (for tests whose database does not matter). In a
+    plugin's ``conftest.py``: ``hub, sqlite_hub = module_hubs("github", serving)``."""
+
+    @contextmanager
+    def served(kind: str, folder: Path) -> Iterator[Hub]:
+        with (
+            running_engine() as (engine, engine_url),
+            database_of(kind, folder) as database,
+            serving(database, folder, engine, engine_url) as hub,
+        ):
+            yield hub
+
+    @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+    def hub(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[Hub]:
+        with served(request.param, tmp_path_factory.mktemp(name)) as hub:
+            yield hub
+
+    @pytest.fixture(scope="module")
+    def sqlite_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+        with served("sqlite", tmp_path_factory.mktemp(f"{name}-sqlite")) as hub:
+            yield hub
+
+    return hub, sqlite_hub
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
