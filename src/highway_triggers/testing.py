@@ -454,6 +454,20 @@ class RunningGateway:
         return body
 
 
+def metric(client: httpx.Client, sample: str, **labels: str) -> float:
+    """A sample of the gateway's ``/metrics`` through ``client`` (an admin client), by its
+    name and exact labels; 0 before it is first counted."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return sum(
+        found.value
+        for family in families
+        for found in family.samples
+        if found.name == sample and found.labels == labels
+    )
+
+
 def new_gateway(settings: Settings) -> Any:
     """A gateway that is not started yet (for ``running_gateway(gateway=…)``), so a test may
     set up its plugins' state first (``new_gateway(s).context``)."""

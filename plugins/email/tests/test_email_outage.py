@@ -20,10 +20,9 @@ from typing import Any
 import pytest
 from dovecot import NO_IDLE, Dovecot, message
 from email_hub import Hub, serving
-from prometheus_client.parser import text_string_to_metric_families
 
 from highway_triggers.fixtures import database_of
-from highway_triggers.testing import free_port, running_engine, wait_until
+from highway_triggers.testing import free_port, metric, running_engine, wait_until
 
 RENEW_SECONDS = 0.5
 
@@ -53,17 +52,6 @@ def outage_hub(tmp_path_factory: pytest.TempPathFactory, own_dovecot: Dovecot) -
         ) as hub,
     ):
         yield hub
-
-
-def counted(hub: Hub, sample: str, **labels: str) -> float:
-    """A sample of the gateway's ``/metrics`` (0 before it is first counted)."""
-    text = hub.admin.get("/metrics").text
-    return sum(
-        found.value
-        for family in text_string_to_metric_families(text)
-        for found in family.samples
-        if found.name == sample and found.labels == labels
-    )
 
 
 def health(hub: Hub) -> dict[str, Any]:
@@ -113,8 +101,8 @@ def test_a_restarted_server_is_reconnected_and_no_message_is_lost(outage_hub: Hu
         one.split(b"Message-ID: ")[1].split(b"\r\n")[0].decode() for one in sent + during + after
     )
     assert started_ids(hub, workflow) == expected  # each once
-    assert counted(hub, "highway_email_reconnects_total") >= 1
-    assert counted(hub, "highway_email_connection_errors_total", kind="connection") >= 1
+    assert metric(hub.admin, "highway_email_reconnects_total") >= 1
+    assert metric(hub.admin, "highway_email_connection_errors_total", kind="connection") >= 1
     undeploy(hub, workflow)
 
 
@@ -134,7 +122,7 @@ def test_a_wrong_password_shows_in_health_and_does_not_crash_loop(outage_hub: Hu
         assert hub.admin.get("/health").status_code == 200  # the gateway serves on
         task = health(hub)["tasks"][f"email:{shown['mailbox_id']}"]
         assert (task["state"], task["failures"]) == ("running", 0)  # retried, not crashed
-        assert counted(hub, "highway_email_connection_errors_total", kind="auth") >= 1
+        assert metric(hub.admin, "highway_email_connection_errors_total", kind="auth") >= 1
 
         hub.deploy(account, workflow, port=server.port)  # the right password, deployed again
         hub.watched(account)
@@ -150,16 +138,16 @@ def test_a_wrong_password_shows_in_health_and_does_not_crash_loop(outage_hub: Hu
 
 def test_connection_failures_are_retried_with_capped_backoff(outage_hub: Hub) -> None:
     hub, account = outage_hub, outage_hub.dovecot.account()
-    before = counted(hub, "highway_email_connection_errors_total", kind="connection")
+    before = metric(hub.admin, "highway_email_connection_errors_total", kind="connection")
     workflow = hub.deploy(account, port=free_port())  # nothing listens there: refused
     time.sleep(3)
     # backoff 0.1, 0.2, 0.4, 0.8, then 1 s (HIGHWAY_EMAIL_BACKOFF_*): a handful of tries
-    tries = counted(hub, "highway_email_connection_errors_total", kind="connection") - before
+    tries = metric(hub.admin, "highway_email_connection_errors_total", kind="connection") - before
     assert 4 <= tries <= 8, tries
     mailbox = hub.mailbox(account)
     assert mailbox is not None and mailbox["failures"] == tries and not mailbox["connected"]
     assert "ConnectionRefusedError" in mailbox["last_error"]
-    assert counted(hub, "highway_email_reconnects_total") >= tries - 1
+    assert metric(hub.admin, "highway_email_reconnects_total") >= tries - 1
     undeploy(hub, workflow)
 
 
@@ -225,9 +213,9 @@ def test_idle_is_issued_again_at_the_renew_interval(outage_hub: Hub) -> None:
     hub, account = outage_hub, outage_hub.dovecot.account()
     workflow = hub.deploy(account, check_interval=600)  # only the renewal ends an IDLE
     hub.watched(account)
-    before = counted(hub, "highway_email_idle_renewals_total")
+    before = metric(hub.admin, "highway_email_idle_renewals_total")
     time.sleep(2.6)
-    renewed = counted(hub, "highway_email_idle_renewals_total") - before
+    renewed = metric(hub.admin, "highway_email_idle_renewals_total") - before
     assert 4 <= renewed <= 7, renewed  # every 0.5 s
     appended = time.monotonic()
     hub.append(account, message("still pushed"))

@@ -13,19 +13,18 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import highway_triggers_github
 import httpx
 import pytest
 from github_hub import SHARED_SECRET, WEBHOOK, Hub, fixture, serving, sign
-from prometheus_client.parser import text_string_to_metric_families
 
-from highway_triggers.testing import running_engine, wait_until
+from highway_triggers.testing import metric, running_engine, wait_until
 
 VECTOR, TAMPERED, _ = json.loads(fixture("signature-vector"))["vectors"]
 """GitHub's documented example, and the same header on a tampered body."""
@@ -124,17 +123,6 @@ def start_data(hub: Hub, workflow_id: str) -> dict[str, Any]:
     return data
 
 
-def counted(hub: Hub, sample: str, **labels: str) -> float:
-    """A sample of the gateway's ``/metrics`` (0 before it is first counted)."""
-    text = hub.admin.get("/metrics").text
-    return sum(
-        found.value
-        for family in text_string_to_metric_families(text)
-        for found in family.samples
-        if found.name == sample and found.labels == labels
-    )
-
-
 def wait_on(hub: Hub, correlation_key: str, run_id: str) -> str:
     """Register a run waiting on ``correlation_key``; the wait's id."""
     body = {
@@ -196,7 +184,7 @@ def test_refused_deliveries_start_and_store_nothing(hub: Hub) -> None:
     repository = Hub.repository()
     workflow = hub.deploy({"repository": repository})
     body = moved("push.added-modified", repository)
-    missing_headers = counted(hub, "highway_github_refused_total", code="MISSING_HEADER")
+    missing_headers = metric(hub.admin, "highway_github_refused_total", code="MISSING_HEADER")
 
     wrong_secret, unsigned, other_secret, garbage = new_id(), new_id(), new_id(), new_id()
     answer = hub.deliver("push", body, secret="wrong secret", delivery_id=wrong_secret)
@@ -232,7 +220,7 @@ def test_refused_deliveries_start_and_store_nothing(hub: Hub) -> None:
     answer = hub.sender.post(WEBHOOK, content=body, headers=no_delivery)
     assert (answer.status_code, answer.json()["code"]) == (400, "MISSING_HEADER"), answer.text
     assert "X-GitHub-Delivery" in answer.json()["message"]
-    after = counted(hub, "highway_github_refused_total", code="MISSING_HEADER")
+    after = metric(hub.admin, "highway_github_refused_total", code="MISSING_HEADER")
     assert after == missing_headers + 2
 
     accepted = new_id()
@@ -373,12 +361,12 @@ def test_an_event_type_or_repository_no_trigger_takes_is_filtered(hub: Hub) -> N
     repository = Hub.repository()
     workflow = hub.deploy({"repository": repository})  # push only
     sample = "highway_github_deliveries_total"
-    before = counted(hub, sample, event="release", outcome="filtered")
+    before = metric(hub.admin, sample, event="release", outcome="filtered")
 
     release = new_id()
     answer = hub.deliver("release", moved("release.published", repository), delivery_id=release)
     answered(answer, delivered_to=0)
-    assert counted(hub, sample, event="release", outcome="filtered") == before + 1
+    assert metric(hub.admin, sample, event="release", outcome="filtered") == before + 1
     (row,) = logged(hub, release)
     assert (row["outcome"], row["started"]) == ("filtered", 0)
     assert "event 'release' is not in events ['push']" in row["reason"], row

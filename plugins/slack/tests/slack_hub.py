@@ -25,7 +25,6 @@ from urllib.parse import parse_qsl, urlencode
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from highway_triggers_slack.settings import SlackSettings
 
 from highway_triggers.testing import (
@@ -247,17 +246,6 @@ def started(hub: Hub, workflow_id: str, count: int = 1) -> list[str]:
     hub.starts(workflow_id, count)
     time.sleep(SETTLE_SECONDS)
     return [call.body["trigger_data"]["delivery_id"] for call in hub.starts(workflow_id)]
-
-
-def counted(hub: Hub, sample: str, **labels: str) -> float:
-    """A sample of the gateway's ``/metrics`` (0 before it is first counted)."""
-    text = hub.admin.get("/metrics").text
-    return sum(
-        found.value
-        for family in text_string_to_metric_families(text)
-        for found in family.samples
-        if found.name == sample and found.labels == labels
-    )
 
 
 def wait_on(hub: Hub, correlation_key: str, run_id: str) -> str:

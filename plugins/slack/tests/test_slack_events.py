@@ -28,7 +28,6 @@ from slack_hub import (
     SHARED_SECRET,
     Hub,
     answered,
-    counted,
     event_callback,
     fixture,
     fixture_json,
@@ -46,7 +45,7 @@ from slack_hub import (
 from starlette.datastructures import Headers
 
 from highway_triggers.plugin import HTTPError, SlackAuth
-from highway_triggers.testing import SEALED, running_engine, wait_until
+from highway_triggers.testing import SEALED, metric, running_engine, wait_until
 
 VECTOR, STALE, ALTERED = fixture_json("signature-vector.json")["vectors"]
 """Slack's documented example, and the same signature too late and over another timestamp."""
@@ -130,7 +129,7 @@ def test_the_documented_request_is_refused_late_and_taken_signed_now(rotating: H
 def test_refused_requests_start_and_store_nothing(hub: Hub) -> None:
     team = unique("T")
     workflow = hub.deploy({"workspace_id": team})
-    invalid = counted(hub, "highway_slack_refused_total", code="INVALID_SIGNATURE")
+    invalid = metric(hub.admin, "highway_slack_refused_total", code="INVALID_SIGNATURE")
     now = int(time.time())
 
     def refuse(code: str, **options: Any) -> None:
@@ -146,7 +145,7 @@ def test_refused_requests_start_and_store_nothing(hub: Hub) -> None:
     refuse("INVALID_SIGNATURE", timestamp="yesterday")
     other = event_callback(team=team)  # the signature of another body
     refuse("INVALID_SIGNATURE", secret=None, **sign(json.dumps(other).encode(), SHARED_SECRET))
-    assert counted(hub, "highway_slack_refused_total", code="INVALID_SIGNATURE") == invalid + 5
+    assert metric(hub.admin, "highway_slack_refused_total", code="INVALID_SIGNATURE") == invalid + 5
 
     for path, body in [
         (EVENTS, b"\x00garbage{"),  # the signature first, not 400
@@ -233,16 +232,16 @@ def test_without_any_signing_secret_a_trigger_is_refused(own_only: Hub) -> None:
 
 def test_url_verification_is_answered_with_its_challenge(hub: Hub) -> None:
     challenge = fixture_json("url_verification.json")
-    before = counted(
-        hub, "highway_slack_deliveries_total", type="url_verification", outcome="answered"
+    before = metric(
+        hub.admin, "highway_slack_deliveries_total", type="url_verification", outcome="answered"
     )
 
     answer = hub.post(EVENTS, fixture("url_verification.json"))
 
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"challenge": challenge["challenge"]}
-    after = counted(
-        hub, "highway_slack_deliveries_total", type="url_verification", outcome="answered"
+    after = metric(
+        hub.admin, "highway_slack_deliveries_total", type="url_verification", outcome="answered"
     )
     assert after == before + 1
     unsigned = hub.post(EVENTS, fixture("url_verification.json"), secret=None)
@@ -280,7 +279,9 @@ def test_a_retry_of_a_taken_event_is_a_duplicate_and_starts_nothing(hub: Hub) ->
     workflow = hub.deploy({"workspace_id": team})
     payload = event_callback(team=team)
     retries = fixture_json("retry-headers.json")["examples"]
-    duplicates = counted(hub, "highway_slack_deliveries_total", type="message", outcome="duplicate")
+    duplicates = metric(
+        hub.admin, "highway_slack_deliveries_total", type="message", outcome="duplicate"
+    )
 
     first = answered(hub.event(payload), delivered_to=1)
     for headers in retries:  # Slack's three retries, with the same event_id
@@ -293,7 +294,7 @@ def test_a_retry_of_a_taken_event_is_a_duplicate_and_starts_nothing(hub: Hub) ->
     rows = hub.logged(payload["event_id"], 4)
     assert [row["outcome"] for row in rows] == ["duplicate"] * 3 + ["delivered"]
     assert {row["duplicate_of"] for row in rows[:3]} == {first["event_id"]}
-    after = counted(hub, "highway_slack_deliveries_total", type="message", outcome="duplicate")
+    after = metric(hub.admin, "highway_slack_deliveries_total", type="message", outcome="duplicate")
     assert after == duplicates + 3
     assert hub.stored(payload["event_id"]).json()["retry_num"] is None  # the first attempt's
 
@@ -418,12 +419,12 @@ def test_a_filtered_event_is_logged_with_the_reason_and_kept(hub: Hub) -> None:
     team = unique("T")
     workflow = hub.deploy({"workspace_id": team})  # messages only
     sample = "highway_slack_deliveries_total"
-    before = counted(hub, sample, type="reaction_added", outcome="filtered")
+    before = metric(hub.admin, sample, type="reaction_added", outcome="filtered")
     reaction = event_callback("event_callback.reaction_added.json", team=team)
 
     answered(hub.event(reaction), delivered_to=0)
 
-    assert counted(hub, sample, type="reaction_added", outcome="filtered") == before + 1
+    assert metric(hub.admin, sample, type="reaction_added", outcome="filtered") == before + 1
     (row,) = hub.logged(reaction["event_id"])
     assert (row["outcome"], row["started"]) == ("filtered", 0)
     assert "type 'reaction_added' is not in event_types ['message']" in row["reason"], row
@@ -454,7 +455,7 @@ def test_stored_requests_past_the_retention_are_pruned(hub: Hub) -> None:
 def test_malformed_signed_events_are_400(hub: Hub) -> None:
     team = unique("T")
     workflow = hub.deploy({"workspace_id": team})
-    malformed = counted(hub, "highway_slack_refused_total", code="MALFORMED_BODY")
+    malformed = metric(hub.admin, "highway_slack_refused_total", code="MALFORMED_BODY")
     cases = [
         (b'{"type": "event_callback", ', "MALFORMED_BODY"),
         (b"[1, 2]", "MALFORMED_BODY"),
@@ -469,7 +470,7 @@ def test_malformed_signed_events_are_400(hub: Hub) -> None:
     for body, code in cases:
         answer = hub.post(EVENTS, body)
         assert (answer.status_code, answer.json().get("code")) == (400, code), (body, answer.text)
-    assert counted(hub, "highway_slack_refused_total", code="MALFORMED_BODY") == malformed + 2
+    assert metric(hub.admin, "highway_slack_refused_total", code="MALFORMED_BODY") == malformed + 2
 
     huge = json.dumps({**event_callback(team=team), "pad": "x" * (1024 * 1024)}).encode()
     answer = hub.post(EVENTS, huge)

@@ -15,11 +15,11 @@ from highway_triggers_slack.config import SlackConfig
 from highway_triggers_slack.delivery import (
     COMMAND,
     EDITS,
-    is_bot,
     action_keys,
     command_data,
     event_data,
     interaction_data,
+    is_bot,
     thread_keys,
 )
 from highway_triggers_slack.matcher import mismatch
