@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from highway_triggers.engines.recorder import RecorderEngine
 from highway_triggers.testing import (
     FakeEngine,
     RunningGateway,
@@ -350,6 +351,7 @@ def test_resume_or_start_resumes_the_most_recent_paused_run(
     assert resume.path == "/v2/executions/run-newest/resume"
     assert resume.body["resume_data"] == {"answer": "yes"}
     assert resume.body["interaction_id"]
+    assert (resume.body["event_name"], resume.body["correlation_key"]) == (None, None)
     assert resume.idempotency_key == row["idempotency_key"]
     assert resume.authorization == f"Bearer {ENGINE_TOKEN}"
     queries = [c for c in fake.calls if c.method == "GET"]
@@ -454,3 +456,26 @@ def test_paused_runs_query_failing_is_retried(
     assert fake.starts() == [], "an unanswered paused-runs query must not fall back to a start"
     assert [c.path for c in fake.resumes()] == ["/v2/executions/run-newest/resume"]
     assert row["execution_id"] == "run-newest"
+
+
+@pytest.mark.parametrize("on_fire", ["resume_or_start", "resume_only"])
+def test_an_engine_that_cannot_list_paused_runs_refuses_resuming_triggers(
+    start_gateway: StartGateway, monkeypatch: pytest.MonkeyPatch, on_fire: str
+) -> None:
+    monkeypatch.setattr(RecorderEngine, "lists_paused_runs", False)
+    client = start_gateway(engine="recorder").client()
+    answer = client.post(
+        f"/api/v1/deployment/workflows/{WORKFLOW}/deploy",
+        json={"triggers": [{"type": "MANUAL", "config": {"on_fire": on_fire}}]},
+    )
+    assert answer.status_code == 422, answer.text
+    (error,) = answer.json()["errors"]
+    assert error["field"] == "triggers[0].config.on_fire"
+    assert "lists paused runs" in error["message"]
+    single = client.post(
+        "/api/v1/triggers",
+        json={"workflow_id": WORKFLOW, "type": "MANUAL", "config": {"on_fire": on_fire}},
+    )
+    assert single.status_code == 422, single.text
+    assert single.json()["errors"][0]["field"] == "trigger.config.on_fire"
+    deploy_manual(client, {"on_fire": "start"})

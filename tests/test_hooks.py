@@ -57,7 +57,12 @@ def test_hook_resumes_the_run_waiting_on_its_token(engine_gateway: EngineGateway
     accepted(hook(gateway, "approval:doc-42", {"approved": True}), 1)
     (resume,) = wait_until(engine.resumes)
     assert resume.path == "/v2/executions/run-7/resume"
-    assert resume.body == {"resume_data": {"approved": True}, "interaction_id": wait["wait_id"]}
+    assert resume.body == {
+        "resume_data": {"approved": True},
+        "interaction_id": wait["wait_id"],
+        "event_name": "hook",
+        "correlation_key": None,
+    }
     assert resume.idempotency_key == f"resume:{wait['wait_id']}"
     assert wait_status(gateway, wait["wait_id"]) == "consumed"
     (dispatch,) = gateway.client().get("/api/v1/dispatches").json()["dispatches"]

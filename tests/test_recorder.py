@@ -33,3 +33,24 @@ def test_memory_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [call.idempotency_key for call in engine.calls] == ["k5", "k6", "k7"]
     assert start(engine, "k7") == ids[7], "a recent key is still answered alike"
     assert start(engine, "k0") != ids[0], "the oldest keys were forgotten"
+
+
+def test_a_resume_records_the_wait_it_resumes() -> None:
+    engine = RecorderEngine(Settings())
+    resume = engine.resume(
+        "run-1",
+        resume_data={"ok": True},
+        interaction_id="w1",
+        idempotency_key="resume:w1",
+        event_name="reply",
+        correlation_key="order-1",
+    )
+    asyncio.run(resume)
+    (call,) = engine.calls
+    assert (call.kind, call.execution_id) == ("resume", "run-1")
+    assert call.data == {
+        "resume_data": {"ok": True},
+        "interaction_id": "w1",
+        "event_name": "reply",
+        "correlation_key": "order-1",
+    }

@@ -93,7 +93,12 @@ def test_event_resumes_a_registered_wait_once(engine_gateway: EngineGateway) -> 
 
     (resume,) = wait_until(engine.resumes)
     assert resume.path == "/v2/executions/run-42/resume"
-    assert resume.body == {"resume_data": {"amount": 12}, "interaction_id": wait["wait_id"]}
+    assert resume.body == {
+        "resume_data": {"amount": 12},
+        "interaction_id": wait["wait_id"],
+        "event_name": EVENT,
+        "correlation_key": "order-42",
+    }
     assert resume.idempotency_key == f"resume:{wait['wait_id']}"
     closed = get_wait(gateway, wait["wait_id"])
     assert closed["status"] == "consumed" and closed["closed_at"]
@@ -370,7 +375,12 @@ def test_expired_wait_resumes_once_with_timeout(engine_gateway: EngineGateway) -
     late = datetime.now(expires_at.tzinfo) - expires_at
     assert late.total_seconds() < 3
     assert resume.path == "/v2/executions/run-t/resume"
-    assert resume.body == {"resume_data": {"status": "timeout"}, "interaction_id": wait["wait_id"]}
+    assert resume.body == {
+        "resume_data": {"status": "timeout"},
+        "interaction_id": wait["wait_id"],
+        "event_name": EVENT,
+        "correlation_key": "slow",
+    }
     assert resume.idempotency_key == f"timeout:{wait['wait_id']}"
     assert get_wait(gateway, wait["wait_id"])["status"] == "expired"
 
@@ -451,6 +461,8 @@ def test_event_before_its_wait_resumes_the_wait_at_registration(
     assert wait["status"] == "consumed"
     wait_until(lambda: len(engine.resumes()) == 1)
     assert engine.resumes()[0].body["resume_data"] == {"paid": 12}
+    assert engine.resumes()[0].body["correlation_key"] == "order-9"
+    assert engine.resumes()[0].body["event_name"] == EVENT
     settle()
     assert len(engine.resumes()) == 1
     assert dispatches_written(gateway) == 1  # the kept event's resume is counted

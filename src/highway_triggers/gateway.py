@@ -91,7 +91,13 @@ class Gateway:
         self.waits = WaitService(self.db, settings.base_url, self.metrics)
         self.timeouts = WaitTimeouts(self.db, self.dispatcher, settings, self.metrics)
         self.deployments = Deployments(
-            DeploymentService(self.db, self.plugins.trigger_types, self.cipher), self.manager
+            DeploymentService(
+                self.db,
+                self.plugins.trigger_types,
+                self.cipher,
+                paused_runs=self.engine.lists_paused_runs,
+            ),
+            self.manager,
         )
         self.leases = Leases(self.db, new_replica_id())
         self.tasks = Tasks(

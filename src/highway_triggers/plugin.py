@@ -23,6 +23,7 @@ from highway_triggers.core.auth_objects import (
 from highway_triggers.core.changes import announce
 from highway_triggers.core.context import GatewayContext, PluginWaits, TriggerLookup
 from highway_triggers.core.deployment import Deployments
+from highway_triggers.core.engine import EngineAdapter, EngineError, PausedRun
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.guard import Admitted, IngressGuard, admit_first
 from highway_triggers.core.http import (
@@ -86,6 +87,8 @@ __all__ = [
     "Database",
     "Deployments",
     "DriverSQL",
+    "EngineAdapter",
+    "EngineError",
     "GatewayContext",
     "GitHubAuth",
     "HTTPError",
@@ -101,6 +104,7 @@ __all__ = [
     "NoAuth",
     "Pages",
     "Partial",
+    "PausedRun",
     "PluginSettings",
     "PluginSettingsError",
     "PluginWaits",

@@ -126,9 +126,16 @@ def trigger_specs(body: Any) -> list[tuple[Any, Any]]:
 
 
 def validate_trigger(
-    types: dict[str, type[BaseTrigger]], subtype: Any, config: Any, where: str
+    types: dict[str, type[BaseTrigger]],
+    subtype: Any,
+    config: Any,
+    where: str,
+    *,
+    paused_runs: bool = True,
 ) -> ValidTrigger:
-    """Validate one trigger; a :class:`ConfigError` names ``where`` and the field."""
+    """Validate one trigger; a :class:`ConfigError` names ``where`` and the field.
+    ``paused_runs=False``: the engine cannot list paused runs, so an ``on_fire`` that
+    resumes them is refused."""
     cls = types.get(subtype) if isinstance(subtype, str) else None
     if cls is None:
         known = ", ".join(sorted(types))
@@ -147,7 +154,7 @@ def validate_trigger(
         )
     try:
         model = cls.Config.model_validate(config)
-        return ValidTrigger(cls.subtype, model, cls.index_key(model))
+        valid = ValidTrigger(cls.subtype, model, cls.index_key(model))
     except ValidationError as exc:
         raise ConfigError(
             [
@@ -171,16 +178,37 @@ def validate_trigger(
                 }
             ]
         ) from None
+    on_fire = getattr(model, "on_fire", "start")
+    if not paused_runs and on_fire != "start":
+        raise ConfigError(
+            [
+                {
+                    "trigger": where,
+                    "type": cls.subtype,
+                    "field": f"{where}.config.on_fire",
+                    "message": f"{on_fire!r} needs an engine that lists paused runs, and "
+                    "the configured engine cannot: use 'start' and register waits",
+                }
+            ]
+        )
+    return valid
 
 
 class DeploymentService:
     """Deployments and stand-alone triggers, in the database (sync; call from a thread)."""
 
     def __init__(
-        self, db: Database, types: dict[str, type[BaseTrigger]], cipher: SecretCipher
+        self,
+        db: Database,
+        types: dict[str, type[BaseTrigger]],
+        cipher: SecretCipher,
+        *,
+        paused_runs: bool = True,
     ) -> None:
         self._db = db
         self._types = types
+        self._paused_runs = paused_runs
+        """Whether the engine lists paused runs (``EngineAdapter.lists_paused_runs``)."""
         self._cipher = cipher
         self._templates = TemplateService(db)
 
@@ -368,7 +396,15 @@ class DeploymentService:
         valid, errors = [], []
         for i, (subtype, config) in enumerate(specs):
             try:
-                valid.append(validate_trigger(self._types, subtype, config, f"triggers[{i}]"))
+                valid.append(
+                    validate_trigger(
+                        self._types,
+                        subtype,
+                        config,
+                        f"triggers[{i}]",
+                        paused_runs=self._paused_runs,
+                    )
+                )
             except ConfigError as exc:
                 errors.extend(exc.errors)
         if errors:
@@ -400,7 +436,10 @@ class DeploymentService:
             target, tenant_id = Target(workflow_id_of(found), found["name"]), found["tenant_id"]
         subtype, config = body.get("type"), body.get("config", {})
         config = self._prepare(subtype, config, target.workflow_id)
-        return target, tenant_id, validate_trigger(self._types, subtype, config, "trigger")
+        valid = validate_trigger(
+            self._types, subtype, config, "trigger", paused_runs=self._paused_runs
+        )
+        return target, tenant_id, valid
 
     def _prepared(self, workflow_id: str, body: Any) -> Any:
         """A copy of a deploy body with each trigger's config prepared by its type."""

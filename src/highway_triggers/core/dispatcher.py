@@ -268,6 +268,8 @@ class Dispatcher:
                 resume_data=job.payload,
                 interaction_id=job.wait_id or job.event_id,
                 idempotency_key=job.idempotency_key,
+                event_name=job.event_name,
+                correlation_key=job.correlation_key,
             )
             return Outcome(job, DELIVERED, job.execution_id)
         assert job.workflow_id is not None

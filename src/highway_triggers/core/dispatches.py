@@ -35,6 +35,7 @@ COLUMNS = (
     "id", "kind", "mode", "workflow_id", "execution_id", "trigger_id", "wait_id", "tenant_id",
     "trigger_type", "event_id", "payload", "idempotency_key", "status", "attempts",
     "next_attempt_at", "locked_until", "created_at", "updated_at", "traceparent",
+    "event_name", "correlation_key",
 )  # fmt: skip
 
 
@@ -59,6 +60,10 @@ class DispatchJob:
     traceparent: str | None = None
     """The W3C ``traceparent`` of the span that wrote the row (tracing on): the engine
     call continues that trace."""
+    event_name: str | None = None
+    """A resume of a wait: the wait's event name (the engine's wait point may need it)."""
+    correlation_key: str | None = None
+    """A resume of a wait: the wait's correlation key, if it has one."""
 
     @classmethod
     def from_row(cls, row: Any) -> DispatchJob:
@@ -89,7 +94,8 @@ def start_job(
 def resume_job(
     wait: Any, *, trigger_type: str, event_id: str, payload: dict[str, Any], idempotency_key: str
 ) -> DispatchJob:
-    """A resume of ``wait`` (a row with id, tenant_id, workflow_id, workflow_run_id)."""
+    """A resume of ``wait`` (a row with id, tenant_id, workflow_id, workflow_run_id,
+    event_name and correlation_key)."""
     return DispatchJob(
         id=new_id(),
         kind="resume",
@@ -103,6 +109,8 @@ def resume_job(
         event_id=event_id,
         payload=payload,
         idempotency_key=idempotency_key,
+        event_name=wait.event_name,
+        correlation_key=wait.correlation_key,
     )
 
 
@@ -126,7 +134,7 @@ class DispatchSQL(DriverSQL):
             job.id, job.kind, job.mode, job.workflow_id, job.execution_id, job.trigger_id,
             job.wait_id, job.tenant_id, job.trigger_type, job.event_id, self.json(job.payload),
             job.idempotency_key, DELIVERING, job.attempts, stamp, lease, stamp, stamp,
-            job.traceparent,
+            job.traceparent, job.event_name, job.correlation_key,
         )  # fmt: skip
 
 

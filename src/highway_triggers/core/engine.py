@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from highway_triggers.settings import Settings
@@ -34,6 +34,10 @@ class PausedRun:
 class EngineAdapter:
     """Base class of engine adapters; every call carries the dispatch's idempotency key."""
 
+    lists_paused_runs: ClassVar[bool] = True
+    """``False``: the engine cannot tell which runs are suspended, so a deploy of a trigger
+    with ``on_fire: resume_or_start`` or ``resume_only`` is refused (a 422 naming the field)."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
@@ -56,8 +60,12 @@ class EngineAdapter:
         resume_data: dict[str, Any],
         interaction_id: str,
         idempotency_key: str,
+        event_name: str | None = None,
+        correlation_key: str | None = None,
     ) -> None:
-        """Resume a suspended run."""
+        """Resume a suspended run. ``event_name`` and ``correlation_key`` are the resumed
+        wait's (``None`` when a trigger resumed a paused run, and for a wait without a
+        correlation key): what an engine needs to address the run's wait point."""
         raise NotImplementedError
 
     async def paused_runs(

@@ -187,6 +187,10 @@ class Dispatch(SQLModel, table=True):
     delivered_at: datetime | None = _ts(nullable=True)
     traceparent: str | None = None
     """The W3C trace context the engine call continues (when tracing is on)."""
+    event_name: str | None = None
+    """A resume of a wait: the wait's event name, passed to the engine."""
+    correlation_key: str | None = None
+    """A resume of a wait: the wait's correlation key, passed to the engine."""
 
 
 class Tenant(SQLModel, table=True):

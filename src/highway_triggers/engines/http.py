@@ -59,8 +59,15 @@ class HttpEngine(EngineAdapter):
         resume_data: dict[str, Any],
         interaction_id: str,
         idempotency_key: str,
+        event_name: str | None = None,
+        correlation_key: str | None = None,
     ) -> None:
-        body = {"resume_data": resume_data, "interaction_id": interaction_id}
+        body = {
+            "resume_data": resume_data,
+            "interaction_id": interaction_id,
+            "event_name": event_name,
+            "correlation_key": correlation_key,
+        }
         await self._call(
             "POST", f"/v2/executions/{execution_id}/resume", idempotency_key, json=body
         )

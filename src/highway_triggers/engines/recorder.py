@@ -68,11 +68,18 @@ class RecorderEngine(EngineAdapter):
         resume_data: dict[str, Any],
         interaction_id: str,
         idempotency_key: str,
+        event_name: str | None = None,
+        correlation_key: str | None = None,
     ) -> None:
         if idempotency_key in self._by_key:
             return
         self._remember(idempotency_key, execution_id)
-        data = {"resume_data": resume_data, "interaction_id": interaction_id}
+        data = {
+            "resume_data": resume_data,
+            "interaction_id": interaction_id,
+            "event_name": event_name,
+            "correlation_key": correlation_key,
+        }
         self.calls.append(RecordedCall("resume", idempotency_key, None, execution_id, data))
 
     def _remember(self, idempotency_key: str, execution_id: str) -> str:

@@ -30,6 +30,8 @@ class OpenWait(NamedTuple):
     multi_use: bool
     payload_schema: Any
     created_at: Any
+    event_name: str
+    correlation_key: str | None
 
 
 class WaitClaims(DriverSQL):
@@ -59,7 +61,7 @@ class WaitClaims(DriverSQL):
         ]
         return (
             "SELECT id, tenant_id, workflow_id, workflow_run_id, multi_use, payload_schema,"
-            f" created_at FROM waits WHERE {' AND '.join(where)}"
+            f" created_at, event_name, correlation_key FROM waits WHERE {' AND '.join(where)}"
         )
 
     def claim(

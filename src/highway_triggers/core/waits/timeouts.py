@@ -82,7 +82,14 @@ class WaitTimeouts:
             update(WAITS)
             .where(WAITS.c.id.in_(due.scalar_subquery()), WAITS.c.consumed_at.is_(None))
             .values(consumed_at=now, closed_reason="expired")
-            .returning(WAITS.c.id, WAITS.c.tenant_id, WAITS.c.workflow_run_id, WAITS.c.workflow_id)
+            .returning(
+                WAITS.c.id,
+                WAITS.c.tenant_id,
+                WAITS.c.workflow_run_id,
+                WAITS.c.workflow_id,
+                WAITS.c.event_name,
+                WAITS.c.correlation_key,
+            )
         )
         with self._db.engine.begin() as conn:
             jobs = [
