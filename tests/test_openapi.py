@@ -36,6 +36,7 @@ SIGNED = {
     "/api/v1/slack/events",
     "/api/v1/slack/interactions",
     "/api/v1/slack/commands",
+    "/api/v1/gcal/notifications",
     "/api/v1/approvals/{approval_id}/respond",
 }
 """Ingress whose signature, or token in the URL, is the credential."""

@@ -51,6 +51,9 @@ NOT_RUN = {
     "pip install . plugins/slack",
     "pip install . plugins/email",
     "pip install . plugins/approval",
+    "pip install . plugins/gcal",
+    "pip install . plugins/prefect",
+    "pip install . plugins/dbos",
     "pip install dist/highway_triggers-*.whl dist/highway_triggers_cron-*.whl",
     "pip install -e acme-triggers",
     "pip install -e acme-triggers && (cd acme-triggers && pytest)",
@@ -59,6 +62,16 @@ NOT_RUN = {
     "./scripts/build",
     "highway-triggers new-plugin acme-triggers",
     "uv run --all-packages --locked highway-triggers new-plugin acme-triggers",
+    # a workflow engine and a gateway driving it (plugins/prefect, plugins/dbos); the
+    # event that resumes the engine's run, which registered its wait
+    "prefect server start",
+    "python order_flow.py",
+    "HIGHWAY_ENGINE=prefect HIGHWAY_PREFECT_API_URL=http://127.0.0.1:4200/api highway-triggers serve",
+    "python order_app.py",
+    "HIGHWAY_ENGINE=dbos HIGHWAY_DBOS_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/orders_dbos"
+    " highway-triggers serve",
+    'curl -s -X POST localhost:8003/api/v1/events/acme -H \'Authorization: Bearer dev-token\' -d \'{"event_name": "order.paid", "correlation_key": "order-1001", "payload": {"amount": 42.5}}\'',
+    'curl -s -X POST localhost:8003/api/v1/events/acme -H \'Authorization: Bearer dev-token\' -d \'{"event_name": "order.paid", "correlation_key": "order-2002", "payload": {"amount": 42.5}}\'',
     # a benchmark of minutes
     "uv run --all-packages python bench/route.py",
 }

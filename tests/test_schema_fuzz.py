@@ -87,6 +87,8 @@ def fuzzed(
         else:
             need_postgres()
             url = stack.enter_context(postgres_database())
+        env = stack.enter_context(pytest.MonkeyPatch.context())
+        env.setenv("HIGHWAY_GCAL_API_BASE", "http://127.0.0.1:9")  # the seed's calendar too
         started = time.monotonic()
         gateway = stack.enter_context(running_gateway(gateway_settings(url, folder)))
         secret, known = seed(gateway.client())
@@ -107,6 +109,16 @@ FUZZ_MAILBOX = {
     "ssl": False,
     "username": "fuzz@example.org",
     "password": "fuzz",
+}
+FUZZ_CALENDAR = {
+    "calendar_id": "fuzz@group.calendar.google.com",
+    "credentials": {
+        "type": "oauth",
+        "client_id": "fuzz",
+        "client_secret": "fuzz",
+        "refresh_token": "fuzz",
+        "token_uri": "http://127.0.0.1:9/token",  # nothing listens: the poller backs off
+    },
 }
 
 
@@ -138,6 +150,7 @@ def seed(admin: httpx.Client) -> tuple[str, dict[str, str]]:
                 {"type": "SLACK", "config": {"signing_secret": "fuzz"}},
                 {"type": "APPROVAL", "config": {"statuses": ["rejected"]}},
                 {"type": "EMAIL", "config": FUZZ_MAILBOX},
+                {"type": "GOOGLE_CALENDAR", "config": FUZZ_CALENDAR},
             ],
         },
     )

@@ -454,6 +454,23 @@ class RunningGateway:
         return body
 
 
+def dispatch_row(client: httpx.Client, dispatch_id: str) -> dict[str, Any]:
+    """The dispatch ``dispatch_id`` as ``GET /api/v1/dispatches`` lists it (an admin client)."""
+    rows = client.get("/api/v1/dispatches", params={"limit": 1000}).json()["dispatches"]
+    (row,) = [r for r in rows if r["dispatch_id"] == dispatch_id]
+    return dict(row)
+
+
+def settled_dispatch(client: httpx.Client, dispatch_id: str, timeout: float = 30) -> dict[str, Any]:
+    """The dispatch once it is ``delivered`` or ``dead`` (see :func:`dispatch_row`)."""
+
+    def done() -> dict[str, Any] | None:
+        row = dispatch_row(client, dispatch_id)
+        return row if row["status"] in ("delivered", "dead") else None
+
+    return dict(wait_until(done, timeout=timeout, interval=0.05))
+
+
 def metric(client: httpx.Client, sample: str, **labels: str) -> float:
     """A sample of the gateway's ``/metrics`` through ``client`` (an admin client), by its
     name and exact labels; 0 before it is first counted."""

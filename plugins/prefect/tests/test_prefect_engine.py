@@ -1,0 +1,238 @@
+"""The ``prefect`` engine against a real Prefect server (see prefect_server.py): starts,
+pause and suspend resumed by events, idempotency, a crash between Prefect's answer and
+the gateway's record, an outage, and what Prefect refuses."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from prefect_server import Prefect, Proxy
+
+from highway_triggers.testing import (
+    ADMIN_TOKEN,
+    GatewayProcess,
+    RunningGateway,
+    dispatch_row,
+    gateway_env,
+    gateway_settings,
+    running_gateway,
+    settled_dispatch,
+    wait_until,
+)
+
+FAST = {
+    "dispatch_backoff_base_seconds": 0.1,
+    "dispatch_backoff_max_seconds": 0.5,
+    "dispatch_poll_seconds": 0.05,
+}
+
+
+@pytest.fixture
+def start(prefect: Prefect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Start an in-process gateway (SQLite) whose ``prefect`` engine calls ``api_url``."""
+    with ExitStack() as stack:
+
+        def started(api_url: str = prefect.api_url, **overrides: Any) -> RunningGateway:
+            monkeypatch.setenv("HIGHWAY_PREFECT_API_URL", api_url)
+            url = f"sqlite:///{tmp_path / 'gateway.db'}"
+            settings = gateway_settings(url, tmp_path, engine="prefect", **FAST, **overrides)
+            return stack.enter_context(running_gateway(settings))
+
+        yield started
+
+
+def fire(client: httpx.Client, workflow: str, data: dict[str, Any], key: str) -> str:
+    answer = client.post(
+        f"/api/v1/triggers/workflows/{workflow}/manual",
+        json={"data": data},
+        headers={"Idempotency-Key": key},
+    )
+    assert answer.status_code == 202, answer.text
+    (dispatch_id,) = answer.json()["dispatch_ids"] or [None]
+    return str(dispatch_id)
+
+
+def admin(process: GatewayProcess) -> httpx.Client:
+    return httpx.Client(
+        base_url=process.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+    )
+
+
+def deploy(client: httpx.Client, workflow: str) -> None:
+    answer = client.post(
+        f"/api/v1/deployment/workflows/{workflow}/deploy",
+        json={"tenant_id": "acme", "triggers": [{"type": "MANUAL", "config": {}}]},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_delivery_starts_one_run_that_completes_with_the_trigger_data(
+    prefect: Prefect, start: Any
+) -> None:
+    client = start().client()
+    deploy(client, "echo:test")
+    marker = uuid.uuid4().hex
+    first = fire(client, "echo:test", {"marker": marker, "n": 1.0}, key=marker)
+    row = settled_dispatch(client, first)
+    assert row["status"] == "delivered", row
+    run_id = row["execution_id"]
+    trigger = prefect.completed_with(run_id)
+    assert trigger == {
+        "trigger_type": "MANUAL",
+        "trigger_data": {"marker": marker, "n": 1.0},
+        "tenant_id": "acme",
+    }
+    # the same idempotency key again: the same dispatch, the same single run
+    again = client.post(
+        "/api/v1/triggers/workflows/echo:test/manual",
+        json={"data": {"marker": marker, "n": 1.0}},
+        headers={"Idempotency-Key": marker},
+    )
+    assert again.status_code in (200, 202), again.text
+    time.sleep(0.3)
+    assert [r["id"] for r in prefect.runs("echo:test", marker)] == [run_id]
+
+
+def test_the_same_idempotency_key_makes_one_run(prefect: Prefect, start: Any) -> None:
+    """Two dispatches carrying one key (a redelivery after the gateway forgot it)."""
+    gateway = start()
+    deployment_id = prefect.deployment_id("echo:test")
+    marker = uuid.uuid4().hex
+    engine = gateway.gateway.engine
+    runs = [
+        gateway.run(
+            engine.start(
+                workflow_id,
+                trigger_type="MANUAL",
+                trigger_data={"marker": marker},
+                tenant_id=None,
+                idempotency_key=f"start:t:{marker}",
+            )
+        )
+        for workflow_id in ("echo:test", deployment_id)
+    ]
+    assert runs[0] == runs[1]
+    assert [r["id"] for r in prefect.runs("echo:test", marker)] == [runs[0]]
+
+
+@pytest.mark.parametrize("flow", ["paused", "suspended"])
+def test_a_waiting_run_is_resumed_by_an_event_with_its_correlation_key(
+    prefect: Prefect, start: Any, flow: str
+) -> None:
+    gateway = start()
+    client = gateway.client()
+    secret = client.post("/api/v1/tenants", json={"tenant_id": "acme"}).json()["jwt_secret"]
+    tenant = jwt.encode({"tenant_id": "acme", "exp": int(time.time()) + 600}, secret, "HS256")
+    workflow, marker = f"{flow}:test", uuid.uuid4().hex
+    deploy(client, workflow)
+    order = f"order-{marker[:8]}"
+    data = {"marker": marker, "gateway": gateway.url, "token": ADMIN_TOKEN, "order": order}
+    run_id = settled_dispatch(client, fire(client, workflow, data, key=marker))["execution_id"]
+
+    def waiting() -> bool:
+        waits = client.get("/api/v1/waits", params={"tenant_id": "acme"}).json()["waits"]
+        return any(w["workflow_run_id"] == run_id for w in waits)
+
+    wait_until(waiting, timeout=30, interval=0.1)
+    event = client.post(
+        "/api/v1/events/acme",
+        headers={"Authorization": f"Bearer {tenant}"},
+        json={"event_name": "reply", "correlation_key": order, "payload": {"text": "approved"}},
+    )
+    assert event.status_code == 202, event.text
+    done = prefect.completed_with(run_id, timeout=45)
+    assert done["reply"] == "approved"
+    assert done["trigger"]["trigger_data"]["marker"] == marker
+    assert len(prefect.runs(workflow, marker)) == 1
+
+
+def test_an_unknown_deployment_fails_the_dispatch_at_once(start: Any) -> None:
+    client = start().client()
+    deploy(client, "echo:nowhere")
+    row = settled_dispatch(client, fire(client, "echo:nowhere", {"n": 1}, key="k1"))
+    assert (row["status"], row["attempts"]) == ("dead", 1), row
+    assert "404" in row["last_error"] and "Deployment not found" in row["last_error"]
+
+
+def test_a_resume_prefect_rejects_fails_the_dispatch_with_its_reason(
+    prefect: Prefect, start: Any
+) -> None:
+    gateway = start()
+    engine = gateway.gateway.engine
+    with pytest.raises(Exception) as refused:
+        gateway.run(
+            engine.resume(
+                str(uuid.uuid4()),
+                resume_data={},
+                interaction_id="w",
+                idempotency_key="resume:w",
+            )
+        )
+    assert getattr(refused.value, "retryable", None) is False, refused.value
+    assert "404" in str(refused.value)
+
+
+def test_an_outage_is_retried_until_prefect_is_back(prefect: Prefect, start: Any) -> None:
+    proxy = Proxy(prefect.api_url)
+    proxy.server.start()
+    try:
+        proxy.down = True
+        client = start(proxy.url).client()
+        deploy(client, "echo:test")
+        marker = uuid.uuid4().hex
+        dispatch_id = fire(client, "echo:test", {"marker": marker}, key=marker)
+        wait_until(lambda: dispatch_row(client, dispatch_id)["attempts"] >= 3, timeout=20)
+        assert dispatch_row(client, dispatch_id)["status"] in ("failed", "delivering")
+        assert "503" in (dispatch_row(client, dispatch_id)["last_error"] or "")
+        proxy.down = False
+        row = settled_dispatch(client, dispatch_id)
+        assert row["status"] == "delivered"
+        assert [r["id"] for r in prefect.runs("echo:test", marker)] == [row["execution_id"]]
+    finally:
+        proxy.server.stop()
+
+
+def test_a_gateway_killed_after_prefect_accepted_a_start_makes_one_run(
+    prefect: Prefect, tmp_path: Path
+) -> None:
+    proxy = Proxy(prefect.api_url)
+    proxy.server.start()
+    proxy.hold_starts = True
+    env = gateway_env(
+        f"sqlite:///{tmp_path / 'gateway.db'}",
+        tmp_path,
+        engine="prefect",
+        prefect_api_url=proxy.url,
+        engine_timeout_seconds=1,
+        dispatch_lease_seconds=2,  # the killed gateway's row is claimed again once it ends
+        auto_migrate="true",
+        **FAST,
+    )
+    marker = uuid.uuid4().hex
+    first = GatewayProcess(env, tmp_path / "gateway.log").start()
+    try:
+        with admin(first) as client:
+            deploy(client, "echo:test")
+            dispatch_id = fire(client, "echo:test", {"marker": marker}, key=marker)
+        assert proxy.held.wait(20), "Prefect accepted the start"
+        (run,) = prefect.runs("echo:test", marker)
+    finally:
+        first.kill()
+    proxy.hold_starts = False
+    second = GatewayProcess(env, tmp_path / "gateway.log").start()
+    try:
+        with admin(second) as client:
+            row = settled_dispatch(client, dispatch_id)
+        assert row["status"] == "delivered" and row["execution_id"] == run["id"], row
+        assert [r["id"] for r in prefect.runs("echo:test", marker)] == [run["id"]]
+    finally:
+        second.stop()
+        proxy.server.stop()
