@@ -9,7 +9,12 @@ import pytest
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from highway_triggers.core.plugin_settings import HIDDEN, PluginSettings, PluginSettingsError
+from highway_triggers.core.plugin_settings import (
+    HIDDEN,
+    BaseUrl,
+    PluginSettings,
+    PluginSettingsError,
+)
 
 SECRET = "s3cr3t-value-never-shown"
 
@@ -22,6 +27,7 @@ class SchedulerSettings(PluginSettings):
     max_events: int = Field(default=10, ge=1)
     repositories: list[str] = []
     legacy_port: int = Field(default=8080, validation_alias="SCHEDULER_PORT")
+    api_url: BaseUrl = "https://scheduler.example.org/api"
 
     @field_validator("timezone")
     @classmethod
@@ -105,3 +111,13 @@ def test_a_rejected_secret_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> N
         "HIGHWAY_SCHEDULER_WEBHOOK_SECRET: Value should have at most 64 items after validation,"
         " not 72"
     )
+
+
+def test_a_base_url_is_http_and_kept_without_its_trailing_slash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert failure(monkeypatch, HIGHWAY_SCHEDULER_API_URL="ftp://files.example.org") == (
+        "HIGHWAY_SCHEDULER_API_URL: must be an http(s) URL"
+    )
+    monkeypatch.setenv("HIGHWAY_SCHEDULER_API_URL", "http://127.0.0.1:9000/v3/")
+    assert SchedulerSettings.load().api_url == "http://127.0.0.1:9000/v3"

@@ -44,7 +44,7 @@ from highway_triggers.core.leases import Leases
 from highway_triggers.core.links import LinkError, SignedLinks
 from highway_triggers.core.openapi import Accepted, Partial, operation
 from highway_triggers.core.pages import SECURITY_HEADERS, Pages, html_endpoint
-from highway_triggers.core.plugin_settings import PluginSettings, PluginSettingsError
+from highway_triggers.core.plugin_settings import BaseUrl, PluginSettings, PluginSettingsError
 from highway_triggers.core.tasks import Tasks
 from highway_triggers.core.validation import (
     DELIVERY_ID_SCHEMA,
@@ -80,6 +80,7 @@ __all__ = [
     "Admitted",
     "Auth",
     "AuthObject",
+    "BaseUrl",
     "BasicAuth",
     "BearerAuth",
     "Claim",

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Self, get_args
+from typing import Annotated, Any, Self, get_args
 
-from pydantic import SecretBytes, SecretStr, ValidationError
+from pydantic import AfterValidator, SecretBytes, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+
+def _base_url(url: str) -> str:
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("must be an http(s) URL")
+    return url.rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(_base_url)]
+"""A setting's http(s) base URL (a SaaS API's, an engine's), kept without its trailing
+slash, so that paths are appended with one."""
 
 HIDDEN = "invalid value (not shown: the setting is secret)"
 _FIELD_IN_SETTINGS_ERROR = re.compile(r'field "([^"]+)"')

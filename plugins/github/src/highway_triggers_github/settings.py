@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from highway_triggers.plugin import PluginSettings
+from highway_triggers.plugin import BaseUrl, PluginSettings
 
 
 class GitHubSettings(PluginSettings):
@@ -21,18 +21,11 @@ class GitHubSettings(PluginSettings):
     """The GitHub App whose installations deploys without ``installation_id`` look up."""
     app_private_key: SecretStr | None = None
     """The App's private key (PEM; ``\\n`` escapes are read as line breaks)."""
-    api_url: str = "https://api.github.com"
+    api_url: BaseUrl = "https://api.github.com"
     """GitHub's REST API (GitHub Enterprise: ``https://HOST/api/v3``)."""
     api_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     event_retention_hours: float = Field(default=72.0, gt=0)
     """Stored deliveries (``github_webhook_events``) older than this are deleted."""
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return url.rstrip("/")
 
     @property
     def webhook_secrets(self) -> list[str]:

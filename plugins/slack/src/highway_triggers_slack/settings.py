@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from highway_triggers.plugin import PluginSettings
+from highway_triggers.plugin import BaseUrl, PluginSettings
 
 
 class SlackSettings(PluginSettings):
@@ -19,19 +19,12 @@ class SlackSettings(PluginSettings):
     """Signing secrets still accepted during a rotation (a JSON list)."""
     bot_token: SecretStr | None = None
     """The bot token (``xoxb-…``): channel names are resolved with it, prompts posted."""
-    api_url: str = "https://slack.com/api"
+    api_url: BaseUrl = "https://slack.com/api"
     """Slack's Web API."""
     api_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     event_retention_hours: float = Field(default=72.0, gt=0)
     """Stored requests (``slack_events``), and prompts answered or expired this long ago,
     are deleted."""
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return url.rstrip("/")
 
     @property
     def signing_secrets(self) -> list[str]:
