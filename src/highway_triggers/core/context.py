@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection, select
 
+from highway_triggers.core.auth_objects import AuthObject
 from highway_triggers.core.changes import listen
+from highway_triggers.core.guard import IngressGuard
 from highway_triggers.core.ipfilter import Networks
 from highway_triggers.core.leases import Leases
 from highway_triggers.core.links import SignedLinks
@@ -171,6 +173,19 @@ class GatewayContext:
     def unseal(self, value: str) -> str:
         """The plaintext of a sealed secret."""
         return self._cipher.unseal(value)
+
+    def guard(
+        self, auth: AuthObject, *, sealed: bool = True, max_body_bytes: int | None = None
+    ) -> IngressGuard:
+        """The ingress checks of requests signed as ``auth``: its secrets sealed (a trigger's
+        config) or, with ``sealed=False``, as they are (a plugin's settings); bodies up to
+        the gateway's limit, or ``max_body_bytes`` when smaller."""
+        limit = self.settings.max_body_bytes
+        return IngressGuard.build(
+            auth,
+            self.unseal if sealed else str,
+            max_body_bytes=limit if max_body_bytes is None else min(limit, max_body_bytes),
+        )
 
     def state(self, key: object, factory: Callable[[], T]) -> T:
         """This gateway's instance of a plugin's state under ``key`` (e.g. its service

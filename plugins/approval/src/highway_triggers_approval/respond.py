@@ -17,7 +17,6 @@ from highway_triggers.plugin import (
     ConfigError,
     GatewayContext,
     HTTPError,
-    IngressGuard,
     NoAuth,
     Pages,
     html_endpoint,
@@ -60,11 +59,7 @@ class RespondPages:
         self._context = context
         self._service = service
         self._pages = Pages("highway_triggers_approval")
-        self._guard = IngressGuard.build(
-            NoAuth(),
-            context.unseal,
-            max_body_bytes=min(FORM_MAX_BYTES, context.settings.max_body_bytes),
-        )
+        self._guard = context.guard(NoAuth(), max_body_bytes=FORM_MAX_BYTES)
 
     def routes(self) -> list[BaseRoute]:
         html = html_endpoint(self._pages)

@@ -67,11 +67,7 @@ class GitHubApi:
         self.metrics = GitHubMetrics(context.metrics)
         shared = self.settings.webhook_secrets
         self._shared = (
-            IngressGuard.build(
-                GitHubAuth(type="github", secrets=shared),
-                lambda plain: plain,  # the settings' secrets are not sealed
-                max_body_bytes=context.settings.max_body_bytes,
-            )
+            context.guard(GitHubAuth(type="github", secrets=shared), sealed=False)
             if shared
             else None
         )

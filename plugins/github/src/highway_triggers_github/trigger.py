@@ -42,9 +42,7 @@ class GitHubTrigger(BaseTrigger):
         self.guard: IngressGuard | None = None
         """The check of the repository's own secret; ``None``: the gateway-wide secret."""
         if config.own_secrets:
-            auth = GitHubAuth(type="github", secrets=config.own_secrets)
-            max_bytes = self.context.settings.max_body_bytes
-            self.guard = IngressGuard.build(auth, self.context.unseal, max_body_bytes=max_bytes)
+            self.guard = self.context.guard(GitHubAuth(type="github", secrets=config.own_secrets))
 
     @classmethod
     def index_key(cls, config: GitHubConfig) -> str:

@@ -99,11 +99,7 @@ class SlackApi:
         self._prompt_api = PromptApi(context, self.settings, self.prompts, self.metrics)
         shared = self.settings.signing_secrets
         self._shared = (
-            IngressGuard.build(
-                SlackAuth(type="slack", signing_secrets=shared),
-                lambda plain: plain,  # the settings' secrets are not sealed
-                max_body_bytes=context.settings.max_body_bytes,
-            )
+            context.guard(SlackAuth(type="slack", signing_secrets=shared), sealed=False)
             if shared
             else None
         )

@@ -12,10 +12,8 @@ from highway_triggers.plugin import GatewayContext, IngressGuard, SlackAuth
 def guards_of(secrets: list[str], context: GatewayContext) -> dict[str, IngressGuard]:
     """A guard for each sealed secret, by the fingerprint of its plaintext (in memory only)."""
     return {
-        hashlib.sha256(context.unseal(sealed).encode()).hexdigest(): IngressGuard.build(
-            SlackAuth(type="slack", signing_secret=sealed),
-            context.unseal,
-            max_body_bytes=context.settings.max_body_bytes,
+        hashlib.sha256(context.unseal(sealed).encode()).hexdigest(): context.guard(
+            SlackAuth(type="slack", signing_secret=sealed)
         )
         for sealed in secrets
     }
