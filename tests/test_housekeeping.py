@@ -1,6 +1,8 @@
 """Housekeeping: dedup rows past the retention period and expired kept events go."""
 
-from datetime import timedelta
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select
@@ -8,7 +10,12 @@ from sqlalchemy import func, insert, select
 from highway_triggers import gateway as gateway_module
 from highway_triggers.db.tables import DELIVERIES, DISPATCHES, EARLY_EVENTS
 from highway_triggers.db.columns import utcnow
-from highway_triggers.testing import RunningGateway
+from highway_triggers.testing import (
+    RunningGateway,
+    gateway_settings,
+    running_gateway,
+    wait_until,
+)
 
 
 def test_prune_deletes_old_rows_in_chunks_and_keeps_the_rest(
@@ -88,3 +95,35 @@ def test_prune_deletes_finished_dispatches_past_their_retention(
     with db.engine.connect() as conn:
         left = set(conn.execute(select(DISPATCHES.c.id)).scalars())
     assert left == {row_id for row_id in rows if not row_id.startswith("x")}
+
+
+def test_a_plugins_table_is_pruned_while_whole_batches_go_and_then_every_interval(
+    tmp_path: Path,
+) -> None:
+    """context.prune_every_interval: the cutoff is now − retention; a pruner that deleted a
+    whole batch is called again at once, else after HIGHWAY_PRUNE_INTERVAL_SECONDS."""
+    calls: list[tuple[float, datetime]] = []
+    deleted = iter([10, 10, 3])  # two whole batches, then the rest; then nothing is left
+
+    async def prune(cutoff: datetime) -> int:
+        calls.append((time.monotonic(), cutoff))
+        return next(deleted, 0)
+
+    settings = gateway_settings(
+        f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, prune_interval_seconds=0.5
+    )
+    with running_gateway(settings) as running:
+        began = utcnow()
+
+        async def start() -> None:  # tasks are spawned on the gateway's loop
+            running.context.prune_every_interval(
+                "test-prune", prune, retention=timedelta(hours=2), batch=10
+            )
+
+        running.run(start())
+        wait_until(lambda: len(calls) >= 5, timeout=10)
+    (first, _), (_, _), (third, _), (fourth, _), (fifth, _) = calls[:5]
+    assert third - first < 0.3  # whole batches: again at once
+    assert fourth - third >= 0.45 and fifth - fourth >= 0.45  # then every interval
+    for _, cutoff in calls:
+        assert abs((began - timedelta(hours=2) - cutoff).total_seconds()) < 5

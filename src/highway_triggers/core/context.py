@@ -5,8 +5,8 @@ documented in ``docs/plugins.md`` and may be relied on."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import CollectorRegistry
@@ -22,6 +22,7 @@ from highway_triggers.core.plugin_settings import PluginSettings
 from highway_triggers.core.tasks import Tasks
 from highway_triggers.core.trigger import BaseTrigger
 from highway_triggers.core.waits import WaitRequest, WaitService
+from highway_triggers.db.columns import utcnow
 from highway_triggers.db.database import Database
 from highway_triggers.db.driver import placeholder
 from highway_triggers.db.tables import DEPLOYED, TRIGGERS
@@ -186,6 +187,27 @@ class GatewayContext:
             self.unseal if sealed else str,
             max_body_bytes=limit if max_body_bytes is None else min(limit, max_body_bytes),
         )
+
+    def prune_every_interval(
+        self,
+        name: str,
+        prune: Callable[[datetime], Awaitable[int]],
+        *,
+        retention: timedelta,
+        batch: int,
+    ) -> None:
+        """Keep a plugin's table to its retention: a supervised task (``name``) calls
+        ``await prune(cutoff)`` with ``cutoff`` = now − ``retention`` while it deletes a whole
+        ``batch`` of rows, then again every ``HIGHWAY_PRUNE_INTERVAL_SECONDS``, as the core
+        prunes its own tables."""
+
+        async def keep() -> None:
+            while True:
+                while await prune(utcnow() - retention) >= batch:
+                    pass
+                await asyncio.sleep(self.settings.prune_interval_seconds)
+
+        self.tasks.spawn(name, keep)
 
     def state(self, key: object, factory: Callable[[], T]) -> T:
         """This gateway's instance of a plugin's state under ``key`` (e.g. its service

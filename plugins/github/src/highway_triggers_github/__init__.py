@@ -3,7 +3,6 @@ action and author filters, and pull requests and issues resuming waiting runs.""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from highway_triggers import BaseTrigger, hookimpl
-from highway_triggers.plugin import GatewayContext, utcnow
+from highway_triggers.plugin import GatewayContext
 from highway_triggers_github.api import GitHubApi
 from highway_triggers_github.store import PRUNE_BATCH
 from highway_triggers_github.trigger import GitHubTrigger
@@ -35,17 +34,10 @@ def highway_routes(gateway: GatewayContext) -> list[BaseRoute]:
 @hookimpl
 def highway_startup(gateway: GatewayContext) -> None:
     api = api_of(gateway)
-
-    async def prune() -> None:
-        """Delete stored deliveries past their retention, a batch at a time, as often as
-        the core prunes its own tables (``HIGHWAY_PRUNE_INTERVAL_SECONDS``)."""
-        retention = timedelta(hours=api.settings.event_retention_hours)
-        while True:
-            while await api.store.prune(utcnow() - retention) == PRUNE_BATCH:
-                pass
-            await asyncio.sleep(gateway.settings.prune_interval_seconds)
-
-    gateway.tasks.spawn("github-prune", prune)
+    retention = timedelta(hours=api.settings.event_retention_hours)
+    gateway.prune_every_interval(
+        "github-prune", api.store.prune, retention=retention, batch=PRUNE_BATCH
+    )
 
 
 @hookimpl

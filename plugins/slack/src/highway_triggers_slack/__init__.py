@@ -4,7 +4,6 @@ clicks resuming waiting runs; prompts with buttons posted for waiting runs."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from starlette.routing import BaseRoute
 
 from highway_triggers import BaseTrigger, hookimpl
-from highway_triggers.plugin import GatewayContext, utcnow
+from highway_triggers.plugin import GatewayContext
 from highway_triggers_slack.api import SlackApi
 from highway_triggers_slack.prompt_store import PRUNE_BATCH as PROMPTS_BATCH
 from highway_triggers_slack.store import PRUNE_BATCH
@@ -37,20 +36,13 @@ def highway_routes(gateway: GatewayContext) -> list[BaseRoute]:
 @hookimpl
 def highway_startup(gateway: GatewayContext) -> None:
     api = api_of(gateway)
-
-    async def prune() -> None:
-        """Delete stored requests, and prompts answered or expired, past their retention, a
-        batch at a time, as often as the core prunes its own tables
-        (``HIGHWAY_PRUNE_INTERVAL_SECONDS``)."""
-        retention = timedelta(hours=api.settings.event_retention_hours)
-        while True:
-            while await api.store.prune(utcnow() - retention) == PRUNE_BATCH:
-                pass
-            while await api.prompts.prune(utcnow() - retention) == PROMPTS_BATCH:
-                pass
-            await asyncio.sleep(gateway.settings.prune_interval_seconds)
-
-    gateway.tasks.spawn("slack-prune", prune)
+    retention = timedelta(hours=api.settings.event_retention_hours)
+    gateway.prune_every_interval(
+        "slack-prune", api.store.prune, retention=retention, batch=PRUNE_BATCH
+    )
+    gateway.prune_every_interval(
+        "slack-prune-prompts", api.prompts.prune, retention=retention, batch=PROMPTS_BATCH
+    )
 
 
 @hookimpl
