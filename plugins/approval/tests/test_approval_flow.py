@@ -8,12 +8,14 @@ that is down when the approval is asked for, and a resume a stopped replica left
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 from approval_hub import PUBLIC_URL, SENDER, Hub, form_of, html_of, links_of, token_of
 
+from highway_triggers.plugin import utcnow
 from highway_triggers.testing import wait_until
 from highway_triggers_approval import api_of
 from highway_triggers_approval.decide import Answer
@@ -251,3 +253,21 @@ def test_a_decision_left_unresumed_is_resumed_by_the_sweep(hub: Hub) -> None:
     assert (data["status"], data["comment"]) == ("rejected", "no")
     assert settled(hub, asked["workflow_run_id"]) == 1
     assert hub.status(asked["approval_id"])["resumed_at"] is not None
+
+
+def test_approvals_resumed_past_the_retention_are_pruned(hub: Hub) -> None:
+    approver = hub.approvers(1)
+    decided = hub.ask(approvers=approver)
+    pending = hub.ask(approvers=hub.approvers(1))
+    (links,) = links_for(hub, approver)
+    assert hub.submit(links["reject"]).status_code == 200
+    hub.resumed(decided["workflow_run_id"])
+    wait_until(lambda: hub.status(decided["approval_id"])["resumed_at"] is not None)
+    store = api_of(hub.gateway.context).service.store
+
+    assert hub.gateway.run(store.prune(utcnow() - timedelta(minutes=1))) == 0  # resumed since
+    assert hub.gateway.run(store.prune(utcnow() + timedelta(seconds=1))) >= 1
+
+    gone = hub.admin.get(f"/api/v1/approvals/{decided['approval_id']}")
+    assert (gone.status_code, gone.json()["code"]) == (404, "APPROVAL_NOT_FOUND")
+    assert hub.status(pending["approval_id"])["status"] == "pending"  # never pruned

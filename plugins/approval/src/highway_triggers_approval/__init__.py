@@ -3,6 +3,7 @@ links sent by email; the run resumes once with the decision (``APPROVAL``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ from starlette.routing import BaseRoute
 from highway_triggers import BaseTrigger, hookimpl
 from highway_triggers.plugin import GatewayContext
 from highway_triggers_approval.api import ApprovalApi
+from highway_triggers_approval.store import PRUNE_BATCH
 from highway_triggers_approval.trigger import ApprovalTrigger
 
 
@@ -31,7 +33,12 @@ def highway_routes(gateway: GatewayContext) -> list[BaseRoute]:
 
 @hookimpl
 def highway_startup(gateway: GatewayContext) -> None:
-    gateway.tasks.spawn("approval-work", api_of(gateway).service.work)
+    service = api_of(gateway).service
+    gateway.tasks.spawn("approval-work", service.work)
+    retention = timedelta(days=service.settings.retention_days)
+    gateway.prune_every_interval(
+        "approval-prune", service.store.prune, retention=retention, batch=PRUNE_BATCH
+    )
 
 
 @hookimpl

@@ -31,6 +31,9 @@ class ApprovalSettings(PluginSettings):
     retry_initial_seconds: float = Field(default=10.0, gt=0)
     """The wait before an email that failed is sent again; doubled per failure."""
     retry_max_seconds: float = Field(default=600.0, gt=0)
+    retention_days: float = Field(default=90.0, gt=0)
+    """Decided or expired approvals whose run was resumed this long ago are deleted, with
+    their approvers and decisions."""
 
     @field_validator("smtp_url")
     @classmethod

@@ -10,13 +10,15 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from highway_triggers.plugin import GatewayContext, HTTPError, WaitRequest, utcnow
 from highway_triggers_approval import tokens
 from highway_triggers_approval.request import ApprovalRequest
 from highway_triggers_approval.tables import APPROVALS, APPROVERS, DECISIONS
+
+PRUNE_BATCH = 500
 
 OWNER = "highway-triggers-approval"
 """The owner of the plugin's waits (its distribution name): only its routes resume them."""
@@ -49,6 +51,23 @@ class ApprovalStore:
         self._context = context
         self._db = context.database
         self._mail_domain = mail_domain
+
+    async def prune(self, before: datetime) -> int:
+        """Delete up to :data:`PRUNE_BATCH` approvals whose run was resumed (decided or
+        expired) before ``before``, with their approvers and decisions; how many went."""
+        return await self._db.write(self._prune, before)
+
+    def _prune(self, before: datetime) -> int:
+        done = APPROVALS.c.resumed_at < before
+        with self._db.engine.begin() as conn:
+            picked = select(APPROVALS.c.id).where(done).order_by(APPROVALS.c.resumed_at)
+            ids: list[str] = list(conn.execute(picked.limit(PRUNE_BATCH)).scalars())
+            if not ids:
+                return 0
+            conn.execute(delete(DECISIONS).where(DECISIONS.c.approval_id.in_(ids)))
+            conn.execute(delete(APPROVERS).where(APPROVERS.c.approval_id.in_(ids)))
+            gone = conn.execute(delete(APPROVALS).where(APPROVALS.c.id.in_(ids), done))
+            return int(gone.rowcount)
 
     def create(self, request: ApprovalRequest, expires_in: float) -> tuple[str, bool]:
         """The new approval's id and ``True``, or the id of the one the tenant asked for
