@@ -229,11 +229,16 @@ def test_an_smtp_server_that_is_down_loses_no_approval(hub: Hub) -> None:
         state = wait_until(failed_twice)
         assert state["notified_at"] is None and "ConnectionRefusedError" in state["notify_error"]
         assert hub.status(approval_id)["notify_error"] == state["notify_error"]
+        health = hub.admin.get("/health/detailed").json()
+        assert health["status"] == "degraded", health
+        assert any("approval emails are failing" in p for p in health["problems"]), health
     (message,) = hub.mailbox.to(approver)  # retried once the server is back
     assert links_of(message)["approve"] == asked["approve_url"]
     state = notified(hub, approval_id)
     assert state["notify_error"] is None and state["message_id"] == message["Message-ID"]
     assert hub.status(approval_id)["notified_at"] == state["notified_at"]
+    health = hub.admin.get("/health/detailed").json()
+    assert not any("approval emails" in p for p in health["problems"]), health
     assert hub.submit(links_of(message)["approve"]).status_code == 200
     assert hub.resumed(asked["workflow_run_id"])["status"] == "approved"
 

@@ -43,8 +43,15 @@ def highway_startup(gateway: GatewayContext) -> None:
 
 @hookimpl
 def highway_health(gateway: GatewayContext) -> dict[str, Any]:
-    settings = api_of(gateway).service.settings
-    return {"smtp": settings.smtp_url is not None, "mail_from": settings.mail_from}
+    service = api_of(gateway).service
+    settings = service.settings
+    health: dict[str, Any] = {
+        "smtp": settings.smtp_url is not None,
+        "mail_from": settings.mail_from,
+    }
+    if service.smtp_error is not None:  # retried with backoff; the gateway is degraded meanwhile
+        health["problems"] = [f"approval emails are failing: {service.smtp_error}"]
+    return health
 
 
 @hookimpl

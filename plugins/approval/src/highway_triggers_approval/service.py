@@ -46,6 +46,8 @@ class ApprovalService:
         self.outbox = MailOutbox(context.database)
         self.metrics = ApprovalMetrics(context.metrics)
         self._wake = asyncio.Event()
+        self.smtp_error: str | None = None
+        """Why the last approval email failed; ``None`` once one was sent (health)."""
 
     async def request(self, body: ApprovalRequest) -> tuple[dict[str, Any], bool]:
         """The approval asked for (new, or the tenant's with the same key) with its links,
@@ -182,6 +184,8 @@ class ApprovalService:
             )  # fmt: skip
             await self._db.write(self.outbox.failed, email, reason, retry_in)
             self.metrics.emailed(False)
+            self.smtp_error = reason
             return
         await self._db.write(self.outbox.sent, email)
         self.metrics.emailed(True)
+        self.smtp_error = None
