@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 from highway_triggers.testing import ServerThread, free_port, wait_until
 
@@ -139,12 +139,14 @@ def read_log(folder: Path) -> str:
 
 
 class Proxy:
-    """Forwards to Prefect's API; ``down``: answers 503; ``hold_starts``: forwards a
+    """Forwards to Prefect's API; ``down``: answers 503; ``busy``: answers that many
+    requests with Prefect's 503 of a locked SQLite database; ``hold_starts``: forwards a
     ``create_flow_run`` but never answers it (``held`` is set once Prefect accepted one)."""
 
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
         self.down = False
+        self.busy = 0
         self.hold_starts = False
         self.held = threading.Event()
         self.refused = 0
@@ -158,6 +160,12 @@ class Proxy:
             await send({"type": "lifespan.shutdown.complete"})
             return
         request = Request(scope, receive)
+        if self.busy > 0:
+            self.busy -= 1
+            self.refused += 1
+            body = {"exception_message": "Service Unavailable"}
+            await JSONResponse(body, status_code=503)(scope, receive, send)
+            return
         if self.down:
             self.refused += 1
             await Response("unavailable", status_code=503)(scope, receive, send)

@@ -200,6 +200,22 @@ def test_an_outage_is_retried_until_prefect_is_back(prefect: Prefect, start: Any
         proxy.server.stop()
 
 
+def test_a_busy_prefect_is_retried_within_the_attempt(prefect: Prefect, start: Any) -> None:
+    """Prefect's 503 of a write its SQLite database refused: retried within the call."""
+    proxy = Proxy(prefect.api_url)
+    proxy.server.start()
+    try:
+        client = start(proxy.url).client()
+        deploy(client, "echo:test")
+        proxy.busy = 3
+        marker = uuid.uuid4().hex
+        row = settled_dispatch(client, fire(client, "echo:test", {"marker": marker}, key=marker))
+        assert (row["status"], row["attempts"], proxy.refused) == ("delivered", 1, 3), row
+        assert [r["id"] for r in prefect.runs("echo:test", marker)] == [row["execution_id"]]
+    finally:
+        proxy.server.stop()
+
+
 def test_a_gateway_killed_after_prefect_accepted_a_start_makes_one_run(
     prefect: Prefect, tmp_path: Path
 ) -> None:

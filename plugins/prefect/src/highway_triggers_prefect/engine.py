@@ -8,7 +8,9 @@ deployment are its runs in a ``PAUSED`` state (Paused and Suspended).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import random
 import re
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,10 @@ RETRYABLE_STATUSES = frozenset({408, 425, 429})
 """Besides 5xx; every other 4xx fails the dispatch at once (Prefect answers 409 to
 parameters that fail the deployment's schema, which will never pass)."""
 PAUSED_RUNS_LIMIT = 200
+BUSY_RETRIES = 5
+"""503s retried within one call, after 0.05, 0.1, 0.2, 0.4, 0.8 s (jittered): Prefect's
+answer to a write its SQLite database refused ("database is locked"), which rolled back."""
+BUSY_BACKOFF_SECONDS = 0.05
 SCHEMA_NOT_YET_SAVED = "Run input schema not found."
 """Prefect's ``REJECT`` of a resume that came between a run's pause and the save of its
 input's schema (the flow writes it just after pausing): retried, like ``ABORT``."""
@@ -63,8 +69,9 @@ class PrefectEngine(EngineAdapter):
             headers=headers,
             auth=auth,
             timeout=httpx.Timeout(self.settings.engine_timeout_seconds, connect=5.0),
-            limits=httpx.Limits(max_connections=self.settings.dispatch_concurrency),
+            limits=httpx.Limits(max_connections=self.prefect.max_concurrency),
         )
+        self._slots = asyncio.Semaphore(self.prefect.max_concurrency)
         self._deployments: dict[str, str] = {}
 
     async def start(
@@ -168,10 +175,15 @@ class PrefectEngine(EngineAdapter):
     async def _call(
         self, method: str, path: str, *, missing_ok: bool = False, **kwargs: Any
     ) -> Any:
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise EngineError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+        for retry in range(BUSY_RETRIES + 1):
+            async with self._slots:
+                try:
+                    response = await self._client.request(method, path, **kwargs)
+                except httpx.HTTPError as exc:
+                    raise EngineError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
+            if response.status_code != 503 or retry == BUSY_RETRIES:
+                break
+            await asyncio.sleep(random.uniform(0.5, 1.0) * BUSY_BACKOFF_SECONDS * 2**retry)
         if response.status_code == 404 and missing_ok:
             return None
         if response.status_code >= 400:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from highway_triggers.plugin import PluginSettings
+from highway_triggers.plugin import BaseUrl, PluginSettings
 
 
 class PrefectSettings(PluginSettings):
@@ -13,7 +13,7 @@ class PrefectSettings(PluginSettings):
 
     model_config = SettingsConfigDict(env_prefix="HIGHWAY_PREFECT_", extra="ignore")
 
-    api_url: str = "http://127.0.0.1:4200/api"
+    api_url: BaseUrl = "http://127.0.0.1:4200/api"
     """Prefect's REST API, with its ``/api`` (like ``PREFECT_API_URL``)."""
     api_key: SecretStr | None = None
     """A Prefect Cloud API key, sent as a bearer token."""
@@ -21,13 +21,9 @@ class PrefectSettings(PluginSettings):
     """``user:password`` of a self-hosted server's basic auth (``PREFECT_API_AUTH_STRING``)."""
     parameter: str = Field(default="trigger", min_length=1)
     """The flow parameter that receives ``{"trigger_type", "trigger_data", "tenant_id"}``."""
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        return url.rstrip("/")
+    max_concurrency: int = Field(default=1, ge=1, le=256)
+    """Calls to Prefect in flight at once: Prefect's server on its default SQLite database
+    answers 503 ("database is locked") to concurrent writes."""
 
     @model_validator(mode="after")
     def _one_credential(self) -> PrefectSettings:
