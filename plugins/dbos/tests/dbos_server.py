@@ -1,6 +1,7 @@
 """A real DBOS application (``dbos_app.py``) on a PostgreSQL database of its own, run
 by this environment's Python; a client on its system database to read its workflows;
-and a TCP gate in front of PostgreSQL that plays an unreachable database."""
+and a TCP gate in front of PostgreSQL that plays an unreachable database, or one whose
+answer to a commit is lost."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from dbos import DBOSClient
 from highway_triggers.testing import free_port, wait_until
 
 APP = Path(__file__).with_name("dbos_app.py")
+COMMIT = b"Q\x00\x00\x00\x0bCOMMIT\x00"  # the simple-protocol query ``COMMIT``
 
 
 class Dbos:
@@ -75,11 +77,14 @@ def running_dbos(database_url: str, folder: Path) -> Iterator[Dbos]:
 
 class Gate:
     """A TCP forwarder on a loopback port to ``target``; closed (connections refused)
-    until :meth:`open`, like a database that is down."""
+    until :meth:`open`, like a database that is down. While :attr:`hold_commits` is set,
+    a connection that sends ``COMMIT`` gets no answer from then on: PostgreSQL commits,
+    its client waits for ever."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.port = free_port()
+        self.hold_commits = False
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
 
@@ -106,13 +111,27 @@ class Gate:
                 return
             outbound = socket.create_connection(self.target)
             self._sockets += [inbound, outbound]
-            for a, b in ((inbound, outbound), (outbound, inbound)):
-                threading.Thread(target=_pipe, args=(a, b), daemon=True).start()
+            held = threading.Event()
+            threading.Thread(target=self._ask, args=(inbound, outbound, held), daemon=True).start()
+            threading.Thread(target=_answer, args=(outbound, inbound, held), daemon=True).start()
+
+    def _ask(self, client: socket.socket, server: socket.socket, held: threading.Event) -> None:
+        """The client's bytes to the server; a ``COMMIT`` while holding sets ``held``
+        before it is sent, so that its answer is the first one swallowed."""
+        with suppress(OSError):
+            while data := client.recv(65536):
+                if self.hold_commits and COMMIT in data:
+                    held.set()
+                server.sendall(data)
+        with suppress(OSError):
+            server.shutdown(socket.SHUT_WR)
 
 
-def _pipe(source: socket.socket, sink: socket.socket) -> None:
+def _answer(server: socket.socket, client: socket.socket, held: threading.Event) -> None:
+    """The server's bytes to the client, none once ``held`` is set."""
     with suppress(OSError):
-        while data := source.recv(65536):
-            sink.sendall(data)
+        while data := server.recv(65536):
+            if not held.is_set():
+                client.sendall(data)
     with suppress(OSError):
-        sink.shutdown(socket.SHUT_WR)
+        client.shutdown(socket.SHUT_WR)

@@ -1,7 +1,8 @@
 """The ``dbos`` engine against a real DBOS application (see dbos_server.py): starts, a
 workflow waiting in ``DBOS.recv`` resumed by an event, idempotency (a restarted gateway
-enqueueing a start again), an unreachable database, an unknown queue, and the deploy
-refused for ``on_fire`` that needs paused runs."""
+enqueueing a start again), a gateway killed between DBOS's enqueue and its own record, an
+unreachable database, an unknown queue, and the deploy refused for ``on_fire`` that needs
+paused runs."""
 
 from __future__ import annotations
 
@@ -20,8 +21,10 @@ from dbos_server import Dbos, Gate
 
 from highway_triggers.testing import (
     ADMIN_TOKEN,
+    GatewayProcess,
     RunningGateway,
     dispatch_row,
+    gateway_env,
     gateway_settings,
     running_gateway,
     settled_dispatch,
@@ -47,6 +50,12 @@ def start(dbos: Dbos, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
         yield started
 
 
+def admin(process: GatewayProcess) -> httpx.Client:
+    return httpx.Client(
+        base_url=process.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
+    )
+
+
 def fire(client: httpx.Client, workflow: str, data: dict[str, Any], key: str) -> str:
     answer = client.post(
         f"/api/v1/triggers/workflows/{workflow}/manual",
@@ -56,6 +65,13 @@ def fire(client: httpx.Client, workflow: str, data: dict[str, Any], key: str) ->
     assert answer.status_code == 202, answer.text
     (dispatch_id,) = answer.json()["dispatch_ids"]
     return str(dispatch_id)
+
+
+def gated(dbos: Dbos) -> tuple[Gate, str]:
+    """A gate in front of the application's PostgreSQL, and its database URL through it."""
+    url = urlsplit(dbos.database_url)
+    gate = Gate((url.hostname or "127.0.0.1", url.port or 5432))
+    return gate, url._replace(netloc=f"{url.username}@127.0.0.1:{gate.port}").geturl()
 
 
 def start_directly(gateway: RunningGateway, marker: str, key: str) -> str:
@@ -144,10 +160,63 @@ def test_a_workflow_waiting_in_recv_is_resumed_by_an_event_with_its_correlation_
     assert dbos.runs("waiting", marker) == [run_id]
 
 
+def test_a_gateway_killed_after_dbos_accepted_a_start_makes_one_run(
+    dbos: Dbos, tmp_path: Path
+) -> None:
+    """DBOS's enqueue committed but its answer lost (the gate holds it): the gateway is
+    SIGKILLed before it records the start, restarted on its database, and enqueues the
+    start again with the same key, which is the same single workflow."""
+    gate, gated_url = gated(dbos)
+    gate.open()
+    env = gateway_env(
+        f"sqlite:///{tmp_path / 'gateway.db'}",
+        tmp_path,
+        engine="dbos",
+        dbos_database_url=gated_url,
+        engine_timeout_seconds=1,
+        dispatch_lease_seconds=2,  # the killed gateway's row is claimed again once it ends
+        dispatch_poll_seconds=0.05,
+        auto_migrate="true",
+    )
+    log_path, marker = tmp_path / "gateway.log", uuid.uuid4().hex
+    first = GatewayProcess(env, log_path).start()
+    try:
+        with admin(first) as client:
+            deployed = client.post(
+                "/api/v1/deployment/workflows/test:echo/deploy",
+                json={"triggers": [{"type": "MANUAL", "config": {}}]},
+            )
+            assert deployed.status_code == 200, deployed.text
+            # a first start connects the gateway's DBOS client (and knows the queue)
+            warm = fire(client, "test:echo", {"marker": f"warm-{marker}"}, f"warm-{marker}")
+            assert settled_dispatch(client, warm)["status"] == "delivered"
+            gate.hold_commits = True
+            dispatch_id = fire(client, "test:echo", {"marker": marker}, marker)
+            (run_id,) = wait_until(lambda: dbos.runs("echo", marker), timeout=15)
+            assert dispatch_row(client, dispatch_id)["status"] != "delivered"
+    finally:
+        first.kill()
+    gate.hold_commits = False
+    second = GatewayProcess(env, log_path).start()
+    try:
+        with admin(second) as client:
+            row = settled_dispatch(client, dispatch_id)
+            assert (row["status"], row["execution_id"]) == ("delivered", run_id), row
+        assert dbos.result(run_id) == {
+            "trigger_type": "MANUAL",
+            "trigger_data": {"marker": marker},
+            "tenant_id": None,
+        }
+        time.sleep(0.5)
+        assert dbos.runs("echo", marker) == [run_id]
+    finally:
+        second.stop()
+        gate.close()
+
+
 def test_an_unreachable_database_is_retried_until_it_is_back(dbos: Dbos, start: Any) -> None:
-    url = urlsplit(dbos.database_url)
-    gate = Gate((url.hostname or "127.0.0.1", url.port or 5432))
-    gateway = start(url._replace(netloc=f"{url.username}@127.0.0.1:{gate.port}").geturl())
+    gate, gated_url = gated(dbos)
+    gateway = start(gated_url)
     try:
         marker = uuid.uuid4().hex
         dispatch_id = fire(gateway.admin, "test:echo", {"marker": marker}, marker)
