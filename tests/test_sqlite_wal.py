@@ -34,8 +34,11 @@ def test_the_wal_stays_bounded_under_sustained_writes(tmp_path: Path) -> None:
     rows = writer.execute("SELECT count(*) FROM rows").fetchone()
     writer.close()
     assert written > 500, "the writer was not held back for long"
-    # every commit adds a page of about 4 KB: without restarts the WAL would hold them all
-    assert largest < written * 4096 / 4, f"WAL reached {largest} bytes for {written} commits"
+    # every commit adds a page of about 4 KB: without restarts the WAL would hold them all;
+    # with them it holds a fraction (a quarter when idle, under half on a loaded CI machine,
+    # where the checkpointer's thread gets fewer turns)
+    all_commits = written * 4096
+    assert largest < all_commits * 0.6, f"WAL reached {largest} bytes for {written} commits"
     assert rows == (written,)
 
 
