@@ -471,6 +471,41 @@ def settled_dispatch(client: httpx.Client, dispatch_id: str, timeout: float = 30
     return dict(wait_until(done, timeout=timeout, interval=0.05))
 
 
+def register_wait(
+    client: httpx.Client, correlation_key: str, run_id: str, *, tenant_id: str, event_name: str
+) -> str:
+    """Register ``run_id`` as waiting on ``correlation_key`` (``POST /api/v1/waits``, an
+    admin client), as an engine does; the wait's id."""
+    body = {
+        "tenant_id": tenant_id,
+        "workflow_run_id": run_id,
+        "event_name": event_name,
+        "correlation_key": correlation_key,
+    }
+    answer = client.post("/api/v1/waits", json=body)
+    assert answer.status_code == 201, answer.text
+    wait_id: str = answer.json()["wait_id"]
+    return wait_id
+
+
+def resumed_once(
+    engine: FakeEngine, client: httpx.Client, run_id: str, wait_id: str, settle: float = 0.3
+) -> dict[str, Any]:
+    """The resume data of ``run_id``'s one resume, for ``wait_id``, once it came and
+    ``settle`` seconds later (a second resume shows by then); the wait is consumed."""
+
+    def calls() -> list[EngineCall]:
+        return [c for c in engine.resumes() if c.path == f"/v2/executions/{run_id}/resume"]
+
+    wait_until(calls)
+    time.sleep(settle)
+    (call,) = calls()
+    assert call.body["interaction_id"] == wait_id
+    assert client.get(f"/api/v1/waits/{wait_id}").json()["status"] == "consumed"
+    data: dict[str, Any] = call.body["resume_data"]
+    return data
+
+
 def metric(client: httpx.Client, sample: str, **labels: str) -> float:
     """A sample of the gateway's ``/metrics`` through ``client`` (an admin client), by its
     name and exact labels; 0 before it is first counted."""

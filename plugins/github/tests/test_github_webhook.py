@@ -24,7 +24,7 @@ import httpx
 import pytest
 from github_hub import SHARED_SECRET, WEBHOOK, Hub, fixture, serving, sign
 
-from highway_triggers.testing import metric, running_engine, wait_until
+from highway_triggers.testing import metric, register_wait, resumed_once, running_engine, wait_until
 
 VECTOR, TAMPERED, _ = json.loads(fixture("signature-vector"))["vectors"]
 """GitHub's documented example, and the same header on a tampered body."""
@@ -124,32 +124,15 @@ def start_data(hub: Hub, workflow_id: str) -> dict[str, Any]:
 
 
 def wait_on(hub: Hub, correlation_key: str, run_id: str) -> str:
-    """Register a run waiting on ``correlation_key``; the wait's id."""
-    body = {
-        "tenant_id": "github-tests",
-        "workflow_run_id": run_id,
-        "event_name": "github",
-        "correlation_key": correlation_key,
-    }
-    answer = hub.admin.post("/api/v1/waits", json=body)
-    assert answer.status_code == 201, answer.text
-    wait_id: str = answer.json()["wait_id"]
-    return wait_id
+    """Register a run waiting on ``correlation_key``, as an engine does; the wait's id."""
+    return register_wait(
+        hub.admin, correlation_key, run_id, tenant_id="github-tests", event_name="github"
+    )
 
 
 def resumed(hub: Hub, run_id: str, wait_id: str) -> dict[str, Any]:
     """The resume data of ``run_id``'s one resume (for ``wait_id``); the wait is consumed."""
-
-    def calls() -> list[Any]:
-        return [c for c in hub.engine.resumes() if c.path == f"/v2/executions/{run_id}/resume"]
-
-    wait_until(calls)
-    time.sleep(SETTLE_SECONDS)
-    (call,) = calls()
-    assert call.body["interaction_id"] == wait_id
-    assert hub.admin.get(f"/api/v1/waits/{wait_id}").json()["status"] == "consumed"
-    data: dict[str, Any] = call.body["resume_data"]
-    return data
+    return resumed_once(hub.engine, hub.admin, run_id, wait_id, SETTLE_SECONDS)
 
 
 # signatures -----------------------------------------------------------------------------------

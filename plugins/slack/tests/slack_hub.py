@@ -32,6 +32,8 @@ from highway_triggers.testing import (
     FakeEngine,
     RunningGateway,
     gateway_settings,
+    register_wait,
+    resumed_once,
     running_gateway,
     wait_until,
 )
@@ -250,31 +252,14 @@ def started(hub: Hub, workflow_id: str, count: int = 1) -> list[str]:
 
 def wait_on(hub: Hub, correlation_key: str, run_id: str) -> str:
     """Register a run waiting on ``correlation_key``, as an engine does; the wait's id."""
-    body = {
-        "tenant_id": "slack-tests",
-        "workflow_run_id": run_id,
-        "event_name": "slack",
-        "correlation_key": correlation_key,
-    }
-    answer = hub.admin.post("/api/v1/waits", json=body)
-    assert answer.status_code == 201, answer.text
-    wait_id: str = answer.json()["wait_id"]
-    return wait_id
+    return register_wait(
+        hub.admin, correlation_key, run_id, tenant_id="slack-tests", event_name="slack"
+    )
 
 
 def resumed(hub: Hub, run_id: str, wait_id: str) -> dict[str, Any]:
     """The resume data of ``run_id``'s one resume (for ``wait_id``); the wait is consumed."""
-
-    def calls() -> list[Any]:
-        return [c for c in hub.engine.resumes() if c.path == f"/v2/executions/{run_id}/resume"]
-
-    wait_until(calls)
-    time.sleep(SETTLE_SECONDS)
-    (call,) = calls()
-    assert call.body["interaction_id"] == wait_id
-    assert hub.admin.get(f"/api/v1/waits/{wait_id}").json()["status"] == "consumed"
-    data: dict[str, Any] = call.body["resume_data"]
-    return data
+    return resumed_once(hub.engine, hub.admin, run_id, wait_id, SETTLE_SECONDS)
 
 
 def still_waiting(hub: Hub, wait_id: str) -> None:
