@@ -42,17 +42,18 @@ def test_the_wal_stays_bounded_under_sustained_writes(tmp_path: Path) -> None:
     assert rows == (written,)
 
 
-def test_a_new_database_has_large_pages_and_an_existing_one_keeps_its_own(
+def test_a_new_database_has_the_gateways_page_size_and_an_existing_one_keeps_its_own(
     tmp_path: Path,
 ) -> None:
-    """A delivery's payload of a few KB fits a 16 KiB page (no overflow pages to write);
-    a database made before keeps its page size, as WAL mode fixes it."""
+    """A new database gets PAGE_SIZE; one made before (with 16 KiB pages, as gateways made
+    them for a while) keeps its page size, as WAL mode fixes it."""
     old = tmp_path / "old.db"
     with closing(sqlite3.connect(old)) as made_before:
-        made_before.execute("PRAGMA page_size=4096")
+        made_before.execute("PRAGMA page_size=16384")
         made_before.execute("PRAGMA journal_mode=WAL")
         made_before.execute("CREATE TABLE t (x)")
-    for path, expected in ((tmp_path / "new.db", PAGE_SIZE), (old, 4096)):
+    assert PAGE_SIZE != 16384
+    for path, expected in ((tmp_path / "new.db", PAGE_SIZE), (old, 16384)):
         database = Database(f"sqlite:///{path}")
         try:
             with database.engine.begin() as conn:
