@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -42,7 +41,9 @@ def credentials_error(scheme: str, message: str) -> HTTPError:
 
 
 def hmac_digest(key: bytes, message: bytes, algorithm: str = "sha256") -> bytes:
-    return hmac.new(key, message, getattr(hashlib, algorithm)).digest()
+    """OpenSSL's one-shot HMAC: no Python HMAC object and its two hash objects per call
+    (2% of a GitHub delivery's time in a loaded gateway)."""
+    return hmac.digest(key, message, algorithm)
 
 
 def decode(value: str, encoding: str) -> bytes | None:
