@@ -7,6 +7,7 @@ test lists them, so that changing them is a deliberate act.
 """
 
 from highway_triggers.client import HighwayClient
+from highway_triggers.core.archive import DeliveryArchive
 from highway_triggers.core.auth_objects import (
     AUTH,
     Auth,
@@ -87,6 +88,7 @@ __all__ = [
     "ConfigError",
     "Database",
     "Deployments",
+    "DeliveryArchive",
     "DriverSQL",
     "EngineAdapter",
     "EngineError",

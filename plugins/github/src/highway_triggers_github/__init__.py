@@ -12,7 +12,6 @@ from starlette.routing import BaseRoute
 from highway_triggers import BaseTrigger, hookimpl
 from highway_triggers.plugin import GatewayContext
 from highway_triggers_github.api import GitHubApi
-from highway_triggers_github.store import PRUNE_BATCH
 from highway_triggers_github.trigger import GitHubTrigger
 
 
@@ -36,7 +35,7 @@ def highway_startup(gateway: GatewayContext) -> None:
     api = api_of(gateway)
     retention = timedelta(hours=api.settings.event_retention_hours)
     gateway.prune_every_interval(
-        "github-prune", api.store.prune, retention=retention, batch=PRUNE_BATCH
+        "github-prune", api.store.prune, retention=retention, batch=api.store.prune_batch
     )
 
 

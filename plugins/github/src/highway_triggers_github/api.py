@@ -12,14 +12,13 @@ from starlette.routing import BaseRoute, Route
 
 from highway_triggers import BaseTrigger, Event
 from highway_triggers.plugin import (
-    DELIVERY_ID_SCHEMA,
     Accepted,
+    DeliveryArchive,
     GatewayContext,
     GitHubAuth,
     HTTPError,
     IngressGuard,
     accepted,
-    admin,
     admit_first,
     check_delivery_id,
     operation,
@@ -33,7 +32,8 @@ from highway_triggers_github.delivery import (
 )
 from highway_triggers_github.metrics import GitHubMetrics
 from highway_triggers_github.settings import GitHubSettings
-from highway_triggers_github.store import DeliveryStore
+from highway_triggers_github.store import delivery_row
+from highway_triggers_github.tables import EVENTS
 from highway_triggers_github.trigger import SUBTYPE, GitHubTrigger
 
 WEBHOOK_PATH = "/api/v1/github/webhook"
@@ -63,7 +63,7 @@ class GitHubApi:
     def __init__(self, context: GatewayContext) -> None:
         self._context = context
         self.settings = context.plugin_settings(GitHubSettings)
-        self.store = DeliveryStore(context.database)
+        self.store = DeliveryArchive(context.database, EVENTS)
         self.metrics = GitHubMetrics(context.metrics)
         shared = self.settings.webhook_secrets
         self._shared = (
@@ -75,7 +75,12 @@ class GitHubApi:
     def routes(self) -> list[BaseRoute]:
         return [
             Route(WEBHOOK_PATH, self.webhook, methods=["POST"]),
-            Route("/api/v1/github/deliveries/{delivery_id}", admin(self.stored), methods=["GET"]),
+            self.store.route(
+                "/api/v1/github/deliveries/{delivery_id}",
+                name="stored",
+                response=StoredDelivery,
+                doc="A stored delivery (``github_webhook_events``) with the payload GitHub sent.",
+            ),
         ]
 
     @operation(
@@ -115,24 +120,10 @@ class GitHubApi:
                 correlation_keys=correlation_keys(event, payload),
             ),
             among=among,
-            claim=self.store.claim(data, body),
+            claim=self.store.claim(delivery_row(data, body)),
         )
         self.metrics.routed(event, result)
         return accepted(result)
-
-    @operation(
-        path={"delivery_id": DELIVERY_ID_SCHEMA},
-        responses={200: StoredDelivery},
-        errors=(400, 404),
-    )
-    async def stored(self, request: Request) -> Response:
-        """A stored delivery (``github_webhook_events``) with the payload GitHub sent."""
-        delivery_id = str(request.path_params["delivery_id"])
-        check_delivery_id(delivery_id, "delivery_id")
-        found = await self.store.get(delivery_id)
-        if found is None:
-            raise HTTPError(404, "DELIVERY_NOT_FOUND", f"no stored delivery {delivery_id!r}")
-        return JSONResponse(found)
 
     def _headers(self, request: Request) -> tuple[str, str]:
         """``X-GitHub-Event`` and ``X-GitHub-Delivery``, both required."""
@@ -194,7 +185,7 @@ class GitHubApi:
 
     async def _pong(self, data: dict[str, Any], payload: dict[str, Any], body: bytes) -> Response:
         """A ``ping`` (a hook was set up): stored and answered, starts nothing."""
-        await self.store.add(data, body)
+        await self.store.add(delivery_row(data, body))
         hook = payload.get("hook_id")
         self._context.router.missed(
             SUBTYPE,

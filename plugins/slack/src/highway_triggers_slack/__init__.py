@@ -14,7 +14,6 @@ from highway_triggers import BaseTrigger, hookimpl
 from highway_triggers.plugin import GatewayContext
 from highway_triggers_slack.api import SlackApi
 from highway_triggers_slack.prompt_store import PRUNE_BATCH as PROMPTS_BATCH
-from highway_triggers_slack.store import PRUNE_BATCH
 from highway_triggers_slack.trigger import SlackTrigger
 
 
@@ -38,7 +37,7 @@ def highway_startup(gateway: GatewayContext) -> None:
     api = api_of(gateway)
     retention = timedelta(hours=api.settings.event_retention_hours)
     gateway.prune_every_interval(
-        "slack-prune", api.store.prune, retention=retention, batch=PRUNE_BATCH
+        "slack-prune", api.store.prune, retention=retention, batch=api.store.prune_batch
     )
     gateway.prune_every_interval(
         "slack-prune-prompts", api.prompts.prune, retention=retention, batch=PROMPTS_BATCH

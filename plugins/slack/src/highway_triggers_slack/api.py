@@ -13,15 +13,14 @@ from starlette.routing import BaseRoute, Route
 
 from highway_triggers import BaseTrigger, Event, RouteResult
 from highway_triggers.plugin import (
-    DELIVERY_ID_SCHEMA,
     Accepted,
     Claim,
+    DeliveryArchive,
     GatewayContext,
     HTTPError,
     IngressGuard,
     SlackAuth,
     accepted,
-    admin,
     admit_first,
     check_delivery_id,
     operation,
@@ -42,7 +41,8 @@ from highway_triggers_slack.prompt_api import PromptApi
 from highway_triggers_slack.prompt_store import PromptStore
 from highway_triggers_slack.prompts import OWNER, prompt_answer
 from highway_triggers_slack.settings import SlackSettings
-from highway_triggers_slack.store import EventStore
+from highway_triggers_slack.store import request_row
+from highway_triggers_slack.tables import EVENTS
 from highway_triggers_slack.trigger import SUBTYPE, SlackTrigger, keys_of
 
 EVENTS_PATH = "/api/v1/slack/events"
@@ -93,7 +93,7 @@ class SlackApi:
     def __init__(self, context: GatewayContext) -> None:
         self._context = context
         self.settings = context.plugin_settings(SlackSettings)
-        self.store = EventStore(context.database)
+        self.store = DeliveryArchive(context.database, EVENTS, noun="Slack request")
         self.prompts = PromptStore(context)
         self.metrics = SlackMetrics(context.metrics)
         self._prompt_api = PromptApi(context, self.settings, self.prompts, self.metrics)
@@ -109,10 +109,11 @@ class SlackApi:
             Route(EVENTS_PATH, self.events, methods=["POST"]),
             Route(INTERACTIONS_PATH, self.interactions, methods=["POST"]),
             Route(COMMANDS_PATH, self.commands, methods=["POST"]),
-            Route(
+            self.store.route(
                 "/api/v1/slack/deliveries/{delivery_id}",
-                admin(self.stored_request),
-                methods=["GET"],
+                name="stored_request",
+                response=StoredRequest,
+                doc="A stored request (``slack_events``) with the body Slack sent.",
             ),
             *self._prompt_api.routes(),
         ]
@@ -198,20 +199,6 @@ class SlackApi:
             text = f"{data['command']}: started {result.started} run(s), resumed {result.resumed}"
         return JSONResponse({"response_type": "ephemeral", "text": text})
 
-    @operation(
-        path={"delivery_id": DELIVERY_ID_SCHEMA},
-        responses={200: StoredRequest},
-        errors=(400, 404),
-    )
-    async def stored_request(self, request: Request) -> Response:
-        """A stored request (``slack_events``) with the body Slack sent."""
-        delivery_id = str(request.path_params["delivery_id"])
-        check_delivery_id(delivery_id, "delivery_id")
-        found = await self.store.get(delivery_id)
-        if found is None:
-            raise HTTPError(404, "DELIVERY_NOT_FOUND", f"no stored Slack request {delivery_id!r}")
-        return JSONResponse(found)
-
     async def _route(
         self,
         data: dict[str, Any],
@@ -225,7 +212,7 @@ class SlackApi:
         the click answers a prompt, whose claim comes first and whose wait alone it
         resumes (``correlation_keys`` holds the prompt's token)."""
         team = data["team"]
-        stored = self.store.claim(data, body, retry_num)
+        stored = self.store.claim(request_row(data, body, retry_num))
         result = await self._context.router.route(
             Event(
                 subtype=SUBTYPE,
