@@ -9,15 +9,14 @@ surrogate (``UNSUPPORTED_JSON``). A leading UTF-8 byte order mark is ignored.
 
 Two parsers, one behaviour. jiter parses first: it refuses duplicate keys, ``NaN``,
 malformed text and lone surrogates itself, and a check of what it returns (:func:`_plain`)
-clears the rest — integers within 53 bits (orjson's strict-integer serialisation), no
+clears the rest: every integer within 53 bits (orjson's strict-integer serialisation), no
 float that overflowed (orjson writes it as ``null``: the value would hold more ``null``
-than the body), no ``\\u0000`` escape in the raw bytes — and nesting is
-measured when the body holds more brackets than ``max_depth``. Every body jiter refuses or
-the check cannot clear goes to the standard library's decoder with hooks for objects and
-numbers (and a walk over strings and depth where the bytes call for it), which decides and
-names the error. In a loaded gateway the hooked decoder costs twice its time alone (a list
-and a tuple per object, a Python call per number): jiter lifts bench/github.py's
-deliveries per second by ~6%.
+than the body), no ``\\u0000`` escape in the raw bytes; nesting is measured when the body
+holds more brackets than ``max_depth``. A body jiter refuses or the check cannot clear goes
+to the standard library's decoder with hooks for objects and numbers (and a walk over
+strings and depth where the bytes call for it), which decides and names the error. In a
+loaded gateway the hooked decoder costs twice its time alone (a list and a tuple per
+object, a Python call per number); jiter gave bench/github.py ~5% more deliveries per second.
 """
 
 from __future__ import annotations
