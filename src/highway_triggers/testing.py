@@ -454,6 +454,37 @@ class RunningGateway:
         return body
 
 
+@dataclass
+class PluginHub:
+    """A running gateway and the fake engine it delivers to: the base of a plugin's test
+    hub, which adds the steps its tests repeat."""
+
+    gateway: RunningGateway
+    engine: FakeEngine
+
+    @property
+    def admin(self) -> httpx.Client:
+        return self.gateway.admin
+
+    @functools.cached_property
+    def sender(self) -> httpx.Client:
+        """One client without credentials, as a sender's (making a client costs tens of
+        milliseconds)."""
+        return self.gateway.client(None)
+
+    def deploy_trigger(
+        self,
+        trigger_type: str,
+        config: dict[str, Any],
+        workflow_id: str | None = None,
+        expect: int = 200,
+    ) -> str:
+        """Deploy one ``trigger_type`` trigger; its workflow id (a new one unless given)."""
+        workflow_id = workflow_id or f"{trigger_type.lower()}-wf-{uuid.uuid4().hex[:12]}"
+        self.gateway.deploy(workflow_id, {"type": trigger_type, "config": config}, expect=expect)
+        return workflow_id
+
+
 def dispatch_row(client: httpx.Client, dispatch_id: str) -> dict[str, Any]:
     """The dispatch ``dispatch_id`` as ``GET /api/v1/dispatches`` lists it (an admin client)."""
     rows = client.get("/api/v1/dispatches", params={"limit": 1000}).json()["dispatches"]

@@ -15,8 +15,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,9 @@ import httpx
 import pytest
 
 from highway_triggers.testing import (
+    PluginHub,
     EngineCall,
     FakeEngine,
-    RunningGateway,
     gateway_settings,
     running_gateway,
 )
@@ -55,21 +53,8 @@ def with_repository(body: bytes, full_name: str) -> bytes:
     return json.dumps(payload).encode()
 
 
-@dataclass
-class Hub:
+class Hub(PluginHub):
     """A running gateway and its engine, with the steps the GitHub tests repeat."""
-
-    gateway: RunningGateway
-    engine: FakeEngine
-
-    @property
-    def admin(self) -> httpx.Client:
-        return self.gateway.admin
-
-    @cached_property
-    def sender(self) -> httpx.Client:
-        """One unauthenticated client: a new httpx client costs tens of milliseconds."""
-        return self.gateway.client(None)
 
     @staticmethod
     def repository() -> str:
@@ -80,9 +65,7 @@ class Hub:
         self, config: dict[str, Any], workflow_id: str | None = None, expect: int = 200
     ) -> str:
         """Deploy a GITHUB trigger; returns its workflow id (a new one unless given)."""
-        workflow_id = workflow_id or f"gh-wf-{next(_names)}"
-        self.gateway.deploy(workflow_id, {"type": "GITHUB", "config": config}, expect=expect)
-        return workflow_id
+        return self.deploy_trigger("GITHUB", config, workflow_id, expect)
 
     def deliver(
         self,

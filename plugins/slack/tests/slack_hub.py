@@ -17,8 +17,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -28,9 +26,9 @@ import pytest
 from highway_triggers_slack.settings import SlackSettings
 
 from highway_triggers.testing import (
+    PluginHub,
     EngineCall,
     FakeEngine,
-    RunningGateway,
     gateway_settings,
     register_wait,
     resumed_once,
@@ -122,29 +120,14 @@ def slash_command(team: str, command: str, text: str = "", **fields: str) -> byt
     return form(**{**sent, **fields})
 
 
-@dataclass
-class Hub:
+class Hub(PluginHub):
     """A running gateway and its engine, with the steps the Slack tests repeat."""
-
-    gateway: RunningGateway
-    engine: FakeEngine
-
-    @property
-    def admin(self) -> httpx.Client:
-        return self.gateway.admin
-
-    @cached_property
-    def sender(self) -> httpx.Client:
-        """One unauthenticated client: a new httpx client costs tens of milliseconds."""
-        return self.gateway.client(None)
 
     def deploy(
         self, config: dict[str, Any], workflow_id: str | None = None, expect: int = 200
     ) -> str:
         """Deploy a SLACK trigger; returns its workflow id (a new one unless given)."""
-        workflow_id = workflow_id or f"slack-wf-{next(_names)}"
-        self.gateway.deploy(workflow_id, {"type": "SLACK", "config": config}, expect=expect)
-        return workflow_id
+        return self.deploy_trigger("SLACK", config, workflow_id, expect)
 
     def post(
         self,
