@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import httpx
 import uvicorn
@@ -457,10 +457,17 @@ class RunningGateway:
 @dataclass
 class PluginHub:
     """A running gateway and the fake engine it delivers to: the base of a plugin's test
-    hub, which adds the steps its tests repeat."""
+    hub, which adds the steps its tests repeat. A plugin that keeps its deliveries sets
+    ``source`` (its trigger subtype, as the delivery log names it) and ``stored_path``
+    (its stored-delivery route, with ``{}`` for the delivery id)."""
 
     gateway: RunningGateway
     engine: FakeEngine
+
+    source: ClassVar[str] = ""
+    stored_path: ClassVar[str] = ""
+    settle_seconds: ClassVar[float] = 0.3
+    """How long :meth:`started` waits after the starts it expects (one too many shows)."""
 
     @property
     def admin(self) -> httpx.Client:
@@ -483,6 +490,56 @@ class PluginHub:
         workflow_id = workflow_id or f"{trigger_type.lower()}-wf-{uuid.uuid4().hex[:12]}"
         self.gateway.deploy(workflow_id, {"type": trigger_type, "config": config}, expect=expect)
         return workflow_id
+
+    def starts(self, workflow_id: str, count: int = 1) -> list[EngineCall]:
+        """The engine's start calls for ``workflow_id``, once there are ``count`` of them."""
+        return self.engine.started(workflow_id, count)
+
+    def started(self, workflow_id: str, count: int = 1) -> list[str]:
+        """The delivery ids ``workflow_id`` was started with, once ``count`` starts arrived
+        and :attr:`settle_seconds` later (a start too many shows by then)."""
+        self.starts(workflow_id, count)
+        time.sleep(self.settle_seconds)
+        return [call.body["trigger_data"]["delivery_id"] for call in self.starts(workflow_id)]
+
+    def stored(self, delivery_id: str) -> httpx.Response:
+        """The plugin's stored delivery ``delivery_id`` (its admin route)."""
+        return self.admin.get(self.stored_path.format(delivery_id))
+
+    def logged(self, delivery_id: str, count: int = 1) -> list[dict[str, Any]]:
+        """The delivery log's rows of one delivery of :attr:`source`, newest first, once
+        there are ``count`` (refusals arrive with the next commit)."""
+
+        def found() -> list[dict[str, Any]]:
+            answer = self.admin.get("/api/v1/deliveries", params={"source": self.source})
+            rows = [r for r in answer.json()["deliveries"] if r["delivery_id"] == delivery_id]
+            return rows if len(rows) >= count else []
+
+        rows: list[dict[str, Any]] = wait_until(found)
+        return rows
+
+    def refused(self, answer: httpx.Response, status: int, code: str, delivery_id: str) -> None:
+        """``answer`` refuses the delivery (``status``, ``code``); nothing of it is stored,
+        and the delivery log has it ``refused`` with the code in its reason."""
+        error_body(answer, status, code)
+        assert self.stored(delivery_id).status_code == 404
+        (row,) = self.logged(delivery_id)
+        assert (row["source"], row["outcome"], row["started"]) == (self.source, "refused", 0), row
+        assert row["reason"].startswith(f"{code}: "), row
+
+
+def error_body(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The error body of ``answer``, once it is ``status`` with ``code``."""
+    assert answer.status_code == status, answer.text
+    body: dict[str, Any] = answer.json()
+    assert (body["status"], body["code"]) == ("error", code), body
+    return body
+
+
+def validation_errors(answer: httpx.Response) -> dict[str, str]:
+    """A 422's ``errors``: each field and its message."""
+    body = error_body(answer, 422, "VALIDATION_ERROR")
+    return {error["field"]: error["message"] for error in body["errors"]}
 
 
 def dispatch_row(client: httpx.Client, dispatch_id: str) -> dict[str, Any]:

@@ -22,9 +22,8 @@ import httpx
 import pytest
 
 from highway_triggers.testing import (
-    PluginHub,
-    EngineCall,
     FakeEngine,
+    PluginHub,
     gateway_settings,
     running_gateway,
 )
@@ -55,6 +54,9 @@ def with_repository(body: bytes, full_name: str) -> bytes:
 
 class Hub(PluginHub):
     """A running gateway and its engine, with the steps the GitHub tests repeat."""
+
+    source = "GITHUB"
+    stored_path = "/api/v1/github/deliveries/{}"
 
     @staticmethod
     def repository() -> str:
@@ -88,16 +90,6 @@ class Hub(PluginHub):
             sent["X-Hub-Signature-256"] = sign(body, secret)
         sent.update({name.replace("_", "-"): value for name, value in headers.items()})
         return self.sender.post(WEBHOOK, content=body, headers=sent)
-
-    def starts(self, workflow_id: str, count: int = 1) -> list[EngineCall]:
-        """The engine's start calls for ``workflow_id``, once there are ``count`` of them."""
-        return self.engine.started(workflow_id, count)
-
-    def delivery_log(self, delivery_id: str) -> list[dict[str, Any]]:
-        """The delivery log's rows of one GitHub delivery (refusals arrive with the next
-        commit: wait for them with ``wait_until``)."""
-        rows = self.admin.get("/api/v1/deliveries", params={"source": "GITHUB"}).json()
-        return [r for r in rows["deliveries"] if r["delivery_id"] == delivery_id]
 
 
 @contextmanager

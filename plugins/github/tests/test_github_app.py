@@ -30,7 +30,7 @@ from github_hub import Hub, fixture, serving, with_repository
 from highway_triggers_github.app import GitHubApp
 
 from highway_triggers.plugin import HTTPError
-from highway_triggers.testing import free_port, running_engine
+from highway_triggers.testing import error_body, free_port, running_engine
 
 APP_ID = "314159"
 APP_KEY = new_private_key()
@@ -91,14 +91,6 @@ def routes_push(hub: Hub, workflow_id: str, repository: str) -> None:
     hub.starts(workflow_id)
 
 
-def assert_refused(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    body: dict[str, Any] = answer.json()
-    assert body["status"] == "error"
-    assert body["code"] == code
-    return body
-
-
 # resolved -------------------------------------------------------------------------------
 
 
@@ -139,7 +131,7 @@ def test_a_given_installation_id_is_kept_and_github_not_asked(
 
 
 def assert_not_installed(answer: httpx.Response, field: str, repository: str) -> None:
-    body = assert_refused(answer, 422, "VALIDATION_ERROR")
+    body = error_body(answer, 422, "VALIDATION_ERROR")
     [error] = body["errors"]
     assert error["field"] == field
     assert f"not installed on {repository}" in error["message"]
@@ -236,7 +228,7 @@ def test_github_answering_an_error_refuses_the_deploy_with_503(
         again = deploy(app_hub, deployed, {"events": ["push", "release"], "repository": repository})
 
     for answer in (first, again):
-        body = assert_refused(answer, 503, "GITHUB_API_UNAVAILABLE")
+        body = error_body(answer, 503, "GITHUB_API_UNAVAILABLE")
         assert f"answered {status}" in body["message"]
     assert deployment(app_hub, f"gh-app-down-{status}")["status"] == "UNDEPLOYED"
     assert deployment(app_hub, deployed)["triggers"] == before["triggers"]
@@ -254,7 +246,7 @@ def test_github_not_answering_within_the_timeout_refuses_the_deploy_with_503(
         answer = deploy(app_hub, "gh-app-stalled", {"repository": repository})
         took = time.monotonic() - started
 
-    body = assert_refused(answer, 503, "GITHUB_API_UNAVAILABLE")
+    body = error_body(answer, 503, "GITHUB_API_UNAVAILABLE")
     assert "Timeout" in body["message"]
     assert API_TIMEOUT * 0.9 <= took < API_TIMEOUT + 3
     assert deployment(app_hub, "gh-app-stalled")["status"] == "UNDEPLOYED"
@@ -265,7 +257,7 @@ def test_github_unreachable_refuses_the_deploy_with_503(tmp_path: Path) -> None:
     with app_gateway(tmp_path, pem(APP_KEY), nothing_listens) as hub:
         answer = deploy(hub, "gh-app-unreachable", {"repository": Hub.repository()})
 
-        body = assert_refused(answer, 503, "GITHUB_API_UNAVAILABLE")
+        body = error_body(answer, 503, "GITHUB_API_UNAVAILABLE")
         assert "ConnectError" in body["message"] and nothing_listens in body["message"]
         assert deployment(hub, "gh-app-unreachable")["status"] == "UNDEPLOYED"
 
@@ -319,7 +311,7 @@ def test_a_private_key_that_is_no_rsa_pem_refuses_the_deploy_with_503(
     with app_gateway(tmp_path, private_key, url) as hub:
         answer = deploy(hub, "gh-app-bad-key", {"repository": repository})
 
-        body = assert_refused(answer, 503, "GITHUB_APP_KEY_INVALID")
+        body = error_body(answer, 503, "GITHUB_APP_KEY_INVALID")
         assert "HIGHWAY_GITHUB_APP_PRIVATE_KEY" in body["message"]
         key_lines = [line for line in private_key.splitlines() if "-----" not in line]
         assert not any(line in answer.text for line in key_lines)

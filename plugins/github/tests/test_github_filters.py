@@ -19,7 +19,7 @@ from highway_triggers_github.matcher import mismatch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from highway_triggers.testing import gateway_settings, running_gateway
+from highway_triggers.testing import gateway_settings, running_gateway, validation_errors
 
 Delivery = tuple[str, str]
 """``(X-GitHub-Event, payload)``: a fixture file's name, or one of :data:`BUILT`."""
@@ -608,7 +608,7 @@ def test_filter(
         assert start.body["trigger_data"]["delivery_id"] == delivery_id
         return
     assert answer.json()["delivered_to"] == 0
-    (row,) = sqlite_hub.delivery_log(delivery_id)
+    (row,) = sqlite_hub.logged(delivery_id)
     assert row["outcome"] == "filtered"
     assert why_not in row["reason"]
     assert [(t["workflow_id"], why_not in t["reason"]) for t in row["targets"]] == [
@@ -622,14 +622,6 @@ def deploy_request(client: httpx.Client, config: dict[str, Any]) -> httpx.Respon
         "/api/v1/deployment/workflows/gh-invalid/deploy",
         json={"triggers": [{"type": "GITHUB", "config": config}]},
     )
-
-
-def refused_fields(answer: httpx.Response) -> dict[str, str]:
-    """A 422's ``errors``: each field and its message."""
-    assert answer.status_code == 422, answer.text
-    body = answer.json()
-    assert body["code"] == "VALIDATION_ERROR"
-    return {error["field"]: error["message"] for error in body["errors"]}
 
 
 CONFIG = "triggers[0].config"
@@ -755,7 +747,7 @@ INVALID = [
 def test_invalid_config_is_refused_naming_the_field(
     sqlite_hub: Hub, config: dict[str, Any], field: str, message: str
 ) -> None:
-    fields = refused_fields(
+    fields = validation_errors(
         deploy_request(sqlite_hub.admin, {"repository": "octo-org/valid", **config})
     )
 
@@ -770,7 +762,7 @@ def test_invalid_config_is_refused_naming_the_field(
     "repository", ["octo-org", "octo org/repo", "octo-org/repo/extra", "/repo", "o/" + "r" * 101]
 )
 def test_a_bad_repository_name_is_refused(sqlite_hub: Hub, repository: str) -> None:
-    fields = refused_fields(deploy_request(sqlite_hub.admin, {"repository": repository}))
+    fields = validation_errors(deploy_request(sqlite_hub.admin, {"repository": repository}))
 
     assert list(fields) == [f"{CONFIG}.repository"]
 
@@ -782,7 +774,7 @@ def test_without_any_secret_a_trigger_is_refused(
         monkeypatch.delenv(name, raising=False)
     with running_gateway(gateway_settings(f"sqlite:///{tmp_path / 'g.db'}", tmp_path)) as gateway:
         admin = gateway.client()
-        fields = refused_fields(deploy_request(admin, {"repository": "octo-org/no-secret"}))
+        fields = validation_errors(deploy_request(admin, {"repository": "octo-org/no-secret"}))
         own_secret = deploy_request(admin, {"repository": "octo-org/no-secret", "secret": "s3"})
 
     assert list(fields) == [f"{CONFIG}.secret"]

@@ -82,39 +82,6 @@ def answered(answer: httpx.Response, delivered_to: int) -> dict[str, Any]:
     return body
 
 
-def stored(hub: Hub, delivery_id: str) -> httpx.Response:
-    return hub.admin.get(f"/api/v1/github/deliveries/{delivery_id}")
-
-
-def logged(hub: Hub, delivery_id: str, count: int = 1) -> list[dict[str, Any]]:
-    """The delivery log's rows of a delivery, newest first, once there are ``count``."""
-
-    def found() -> list[dict[str, Any]]:
-        rows = hub.delivery_log(delivery_id)
-        return rows if len(rows) >= count else []
-
-    return wait_until(found)  # type: ignore[no-any-return]
-
-
-def refused(hub: Hub, answer: httpx.Response, status: int, code: str, delivery_id: str) -> None:
-    """``answer`` refuses the delivery (``status``, ``code``); nothing of it is stored, and
-    the delivery log has it ``refused`` with the code in its reason."""
-    assert answer.status_code == status, answer.text
-    assert answer.json()["code"] == code
-    assert stored(hub, delivery_id).status_code == 404
-    (row,) = logged(hub, delivery_id)
-    assert (row["source"], row["outcome"], row["started"]) == ("GITHUB", "refused", 0), row
-    assert row["reason"].startswith(f"{code}: "), row
-
-
-def started(hub: Hub, workflow_id: str, count: int = 1) -> list[str]:
-    """The delivery ids ``workflow_id`` was started with, once ``count`` starts arrived and
-    a moment later (a start too many shows by then)."""
-    hub.starts(workflow_id, count)
-    time.sleep(SETTLE_SECONDS)
-    return [call.body["trigger_data"]["delivery_id"] for call in hub.starts(workflow_id)]
-
-
 def start_data(hub: Hub, workflow_id: str) -> dict[str, Any]:
     """The trigger data of ``workflow_id``'s start (the only one)."""
     (call,) = hub.starts(workflow_id)
@@ -150,7 +117,7 @@ def test_the_documented_vector_verifies_and_its_tampered_body_does_not(rotating:
         delivery_id=verified,
         X_Hub_Signature_256=VECTOR["expected_header"],
     )
-    refused(rotating, answer, 400, "MALFORMED_BODY", verified)
+    rotating.refused(answer, 400, "MALFORMED_BODY", verified)
 
     tampered = new_id()
     answer = rotating.deliver(
@@ -160,7 +127,7 @@ def test_the_documented_vector_verifies_and_its_tampered_body_does_not(rotating:
         delivery_id=tampered,
         X_Hub_Signature_256=TAMPERED["expected_header"],
     )
-    refused(rotating, answer, 401, "INVALID_SIGNATURE", tampered)
+    rotating.refused(answer, 401, "INVALID_SIGNATURE", tampered)
 
 
 def test_refused_deliveries_start_and_store_nothing(hub: Hub) -> None:
@@ -171,9 +138,8 @@ def test_refused_deliveries_start_and_store_nothing(hub: Hub) -> None:
 
     wrong_secret, unsigned, other_secret, garbage = new_id(), new_id(), new_id(), new_id()
     answer = hub.deliver("push", body, secret="wrong secret", delivery_id=wrong_secret)
-    refused(hub, answer, 401, "INVALID_SIGNATURE", wrong_secret)
-    refused(
-        hub,
+    hub.refused(answer, 401, "INVALID_SIGNATURE", wrong_secret)
+    hub.refused(
         hub.deliver("push", body, secret=None, delivery_id=unsigned),
         401,
         "INVALID_SIGNATURE",
@@ -186,9 +152,9 @@ def test_refused_deliveries_start_and_store_nothing(hub: Hub) -> None:
         delivery_id=other_secret,
         X_Hub_Signature_256=VECTOR["expected_header"],
     )
-    refused(hub, answer, 401, "INVALID_SIGNATURE", other_secret)
+    hub.refused(answer, 401, "INVALID_SIGNATURE", other_secret)
     answer = hub.deliver("push", b"\x00garbage{", secret=None, delivery_id=garbage)
-    refused(hub, answer, 401, "INVALID_SIGNATURE", garbage)  # the signature first, not 400
+    hub.refused(answer, 401, "INVALID_SIGNATURE", garbage)  # the signature first, not 400
 
     signed = {
         "Content-Type": "application/json",
@@ -198,7 +164,7 @@ def test_refused_deliveries_start_and_store_nothing(hub: Hub) -> None:
     }
     no_event = {name: value for name, value in signed.items() if name != "X-GitHub-Event"}
     answer = hub.sender.post(WEBHOOK, content=body, headers=no_event)
-    refused(hub, answer, 400, "MISSING_HEADER", signed["X-GitHub-Delivery"])
+    hub.refused(answer, 400, "MISSING_HEADER", signed["X-GitHub-Delivery"])
     no_delivery = {name: value for name, value in signed.items() if name != "X-GitHub-Delivery"}
     answer = hub.sender.post(WEBHOOK, content=body, headers=no_delivery)
     assert (answer.status_code, answer.json()["code"]) == (400, "MISSING_HEADER"), answer.text
@@ -208,7 +174,7 @@ def test_refused_deliveries_start_and_store_nothing(hub: Hub) -> None:
 
     accepted = new_id()
     answered(hub.deliver("push", body, delivery_id=accepted), delivered_to=1)
-    assert started(hub, workflow) == [accepted]
+    assert hub.started(workflow) == [accepted]
 
 
 # secrets --------------------------------------------------------------------------------------
@@ -227,10 +193,10 @@ def test_a_trigger_with_its_own_secret_takes_only_deliveries_signed_with_it(hub:
     )
     answered(signed_own, delivered_to=1)
 
-    assert started(hub, shared) == [by_shared]
-    assert started(hub, own) == [by_own]
+    assert hub.started(shared) == [by_shared]
+    assert hub.started(own) == [by_own]
     for delivery_id, workflow in ((by_shared, shared), (by_own, own)):
-        (row,) = logged(hub, delivery_id)
+        (row,) = hub.logged(delivery_id)
         assert row["outcome"] == "delivered"
         assert [target["workflow_id"] for target in row["targets"]] == [workflow]
 
@@ -243,7 +209,7 @@ def test_a_delivery_signed_with_another_secret_than_the_triggers_own_says_so(
     delivery_id = new_id()
     answer = hub.deliver("push", moved("push.added-modified", repository), delivery_id=delivery_id)
     answered(answer, delivered_to=0)
-    (row,) = logged(hub, delivery_id)
+    (row,) = hub.logged(delivery_id)
     assert row["outcome"] == "filtered"
     assert "1 GITHUB trigger(s) for" in row["reason"], row["reason"]
     assert "not signed with their secret" in row["reason"], row["reason"]
@@ -259,9 +225,9 @@ def test_a_trigger_takes_every_secret_of_its_rotation(hub: Hub) -> None:
     answered(hub.deliver("push", body, secret="old-secret", delivery_id=by_old), delivered_to=1)
     answered(hub.deliver("push", body, delivery_id=by_shared), delivered_to=0)  # not its own
     answer = hub.deliver("push", body, secret="unknown-secret", delivery_id=by_unknown)
-    refused(hub, answer, 401, "INVALID_SIGNATURE", by_unknown)
+    hub.refused(answer, 401, "INVALID_SIGNATURE", by_unknown)
 
-    assert sorted(started(hub, workflow, 2)) == sorted([by_new, by_old])
+    assert sorted(hub.started(workflow, 2)) == sorted([by_new, by_old])
 
 
 def test_the_gateway_wide_secret_and_its_previous_ones_are_taken(rotating: Hub) -> None:
@@ -274,9 +240,9 @@ def test_the_gateway_wide_secret_and_its_previous_ones_are_taken(rotating: Hub) 
     by_previous = rotating.deliver("push", body, secret=RETIRED_SECRET, delivery_id=by_retired)
     answered(by_previous, delivered_to=1)
     answer = rotating.deliver("push", body, secret="never-configured", delivery_id=by_unknown)
-    refused(rotating, answer, 401, "INVALID_SIGNATURE", by_unknown)
+    rotating.refused(answer, 401, "INVALID_SIGNATURE", by_unknown)
 
-    assert sorted(started(rotating, workflow, 2)) == sorted([by_current, by_retired])
+    assert sorted(rotating.started(workflow, 2)) == sorted([by_current, by_retired])
 
 
 # redeliveries ---------------------------------------------------------------------------------
@@ -294,8 +260,8 @@ def test_a_redelivery_is_a_duplicate_and_starts_nothing(hub: Hub) -> None:
     assert (duplicate["duplicate"], duplicate["delivered_to"]) == (True, 0)
     assert "duplicate" in duplicate["message"]
 
-    assert started(hub, workflow) == [delivery_id]
-    newest, oldest = logged(hub, delivery_id, 2)
+    assert hub.started(workflow) == [delivery_id]
+    newest, oldest = hub.logged(delivery_id, 2)
     assert (newest["outcome"], oldest["outcome"]) == ("duplicate", "delivered")
     assert oldest["event_id"] == first["event_id"] == newest["duplicate_of"]
 
@@ -312,7 +278,7 @@ def test_concurrent_redeliveries_start_one_run(hub: Hub) -> None:
     assert [answer.status_code for answer in answers] == [202] * 5
     assert sorted(answer.json()["delivered_to"] for answer in answers) == [0, 0, 0, 0, 1]
     assert sorted(answer.json()["duplicate"] for answer in answers) == [False] + [True] * 4
-    assert started(hub, workflow) == [delivery_id]
+    assert hub.started(workflow) == [delivery_id]
 
 
 # ping and deliveries nothing takes ------------------------------------------------------------
@@ -327,17 +293,17 @@ def test_a_ping_is_answered_and_stored_and_starts_nothing(hub: Hub) -> None:
     assert answer.status_code == 200, answer.text
     zen = json.loads(body)["zen"]
     assert answer.json() == {"status": "ok", "message": "pong", "zen": zen}
-    found = stored(hub, delivery_id)
+    found = hub.stored(delivery_id)
     assert found.status_code == 200, found.text
     assert (found.json()["event"], found.json()["payload"]) == ("ping", body.decode())
-    (row,) = logged(hub, delivery_id)
+    (row,) = hub.logged(delivery_id)
     assert (row["outcome"], row["started"]) == ("filtered", 0)
     assert "ping" in row["reason"]
 
     pushed = new_id()
     push = moved("push.added-modified", repository)
     answered(hub.deliver("push", push, delivery_id=pushed), delivered_to=1)
-    assert started(hub, workflow) == [pushed]
+    assert hub.started(workflow) == [pushed]
 
 
 def test_an_event_type_or_repository_no_trigger_takes_is_filtered(hub: Hub) -> None:
@@ -350,23 +316,23 @@ def test_an_event_type_or_repository_no_trigger_takes_is_filtered(hub: Hub) -> N
     answer = hub.deliver("release", moved("release.published", repository), delivery_id=release)
     answered(answer, delivered_to=0)
     assert metric(hub.admin, sample, event="release", outcome="filtered") == before + 1
-    (row,) = logged(hub, release)
+    (row,) = hub.logged(release)
     assert (row["outcome"], row["started"]) == ("filtered", 0)
     assert "event 'release' is not in events ['push']" in row["reason"], row
     assert [(t["workflow_id"], t["matched"]) for t in row["targets"]] == [(workflow, False)]
-    assert stored(hub, release).json()["event"] == "release"  # verified: kept
+    assert hub.stored(release).json()["event"] == "release"  # verified: kept
 
     elsewhere, unwatched = Hub.repository(), new_id()
     push = moved("push.added-modified", elsewhere)
     answered(hub.deliver("push", push, delivery_id=unwatched), delivered_to=0)
-    (row,) = logged(hub, unwatched)
+    (row,) = hub.logged(unwatched)
     assert row["outcome"] == "filtered"
     assert f"no GITHUB trigger for '{elsewhere.lower()}'" in row["reason"], row
 
     pushed = new_id()
     push = moved("push.added-modified", repository)
     answered(hub.deliver("push", push, delivery_id=pushed), delivered_to=1)
-    assert started(hub, workflow) == [pushed]
+    assert hub.started(workflow) == [pushed]
 
 
 # trigger data and stored deliveries -----------------------------------------------------------
@@ -407,7 +373,7 @@ def test_a_push_starts_with_the_documented_trigger_data_and_is_stored_as_sent(hu
         "payload": payload,
     }
 
-    found = stored(hub, delivery_id)
+    found = hub.stored(delivery_id)
     assert found.status_code == 200, found.text
     row = found.json()
     processed_at = datetime.fromisoformat(row.pop("processed_at"))
@@ -454,7 +420,7 @@ def test_a_pull_request_starts_with_its_base_branch_head_sha_and_summary(hub: Hu
     }
     assert data["payload"] == payload
 
-    row = stored(hub, delivery_id).json()
+    row = hub.stored(delivery_id).json()
     assert (row["event"], row["action"], row["repository"]) == (
         "pull_request",
         "opened",
@@ -470,7 +436,7 @@ def test_the_repository_matches_without_regard_to_case(hub: Hub) -> None:
     delivery_id = new_id()
     push = moved("push.added-modified", repository)
     answered(hub.deliver("push", push, delivery_id=delivery_id), delivered_to=1)
-    assert started(hub, workflow) == [delivery_id]
+    assert hub.started(workflow) == [delivery_id]
 
 
 # resuming waiting runs ------------------------------------------------------------------------
@@ -492,7 +458,7 @@ def test_a_comment_on_a_pull_request_resumes_the_run_waiting_on_it(hub: Hub) -> 
     assert data["repository"]["full_name"] == repository
     assert data["payload"] == json.loads(body)
     assert data["payload"]["comment"]["body"] == "LGTM"
-    (row,) = logged(hub, delivery_id)
+    (row,) = hub.logged(delivery_id)
     assert (row["outcome"], row["started"], row["resumed"]) == ("delivered", 0, 1)
     assert [(t["wait_id"], t["workflow_run_id"]) for t in row["targets"]] == [(wait_id, run_id)]
 
@@ -537,12 +503,12 @@ def test_stored_deliveries_past_the_retention_are_pruned(hub: Hub) -> None:
     answered(hub.deliver("push", body, delivery_id=newer), delivered_to=1)
     store = highway_triggers_github.api_of(hub.gateway.context).store
 
-    newer_at = datetime.fromisoformat(stored(hub, newer).json()["processed_at"])
+    newer_at = datetime.fromisoformat(hub.stored(newer).json()["processed_at"])
     assert hub.gateway.run(store.prune(newer_at)) >= 1
-    assert (stored(hub, older).status_code, stored(hub, newer).status_code) == (404, 200)
+    assert (hub.stored(older).status_code, hub.stored(newer).status_code) == (404, 200)
 
     assert hub.gateway.run(store.prune(datetime.now(UTC) + timedelta(hours=1))) >= 1
-    assert stored(hub, newer).status_code == 404
+    assert hub.stored(newer).status_code == 404
 
 
 def test_the_gateway_prunes_stored_deliveries_by_itself(tmp_path: Path) -> None:
@@ -559,5 +525,5 @@ def test_the_gateway_prunes_stored_deliveries_by_itself(tmp_path: Path) -> None:
                 ),
                 delivered_to=1,
             )
-            assert stored(hub, delivery_id).status_code == 200
-            wait_until(lambda: stored(hub, delivery_id).status_code == 404)
+            assert hub.stored(delivery_id).status_code == 200
+            wait_until(lambda: hub.stored(delivery_id).status_code == 404)

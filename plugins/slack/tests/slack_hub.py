@@ -26,14 +26,12 @@ import pytest
 from highway_triggers_slack.settings import SlackSettings
 
 from highway_triggers.testing import (
-    PluginHub,
-    EngineCall,
     FakeEngine,
+    PluginHub,
     gateway_settings,
     register_wait,
     resumed_once,
     running_gateway,
-    wait_until,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -123,6 +121,9 @@ def slash_command(team: str, command: str, text: str = "", **fields: str) -> byt
 class Hub(PluginHub):
     """A running gateway and its engine, with the steps the Slack tests repeat."""
 
+    source = "SLACK"
+    stored_path = "/api/v1/slack/deliveries/{}"
+
     def deploy(
         self, config: dict[str, Any], workflow_id: str | None = None, expect: int = 200
     ) -> str:
@@ -161,24 +162,6 @@ class Hub(PluginHub):
     def command(self, body: bytes, **options: Any) -> httpx.Response:
         return self.post(COMMANDS, body, content_type=FORM, **options)
 
-    def starts(self, workflow_id: str, count: int = 1) -> list[EngineCall]:
-        """The engine's start calls for ``workflow_id``, once there are ``count`` of them."""
-        return self.engine.started(workflow_id, count)
-
-    def logged(self, delivery_id: str, count: int = 1) -> list[dict[str, Any]]:
-        """The delivery log's rows of one request, newest first, once there are ``count``
-        (refusals arrive with the next commit)."""
-
-        def found() -> list[dict[str, Any]]:
-            answer = self.admin.get("/api/v1/deliveries", params={"source": "SLACK"})
-            rows = [r for r in answer.json()["deliveries"] if r["delivery_id"] == delivery_id]
-            return rows if len(rows) >= count else []
-
-        return wait_until(found)  # type: ignore[no-any-return]
-
-    def stored(self, delivery_id: str) -> httpx.Response:
-        return self.admin.get(f"/api/v1/slack/deliveries/{delivery_id}")
-
 
 @contextmanager
 def serving(
@@ -212,25 +195,6 @@ def answered(answer: httpx.Response, delivered_to: int) -> dict[str, Any]:
         False,
     ), body
     return body
-
-
-def refused(hub: Hub, answer: httpx.Response, status: int, code: str, delivery_id: str) -> None:
-    """``answer`` refuses the request (``status``, ``code``); nothing of it is stored, and the
-    delivery log has it ``refused`` with the code in its reason."""
-    assert answer.status_code == status, answer.text
-    assert answer.json()["code"] == code
-    assert hub.stored(delivery_id).status_code == 404
-    (row,) = hub.logged(delivery_id)
-    assert (row["source"], row["outcome"], row["started"]) == ("SLACK", "refused", 0), row
-    assert row["reason"].startswith(f"{code}: "), row
-
-
-def started(hub: Hub, workflow_id: str, count: int = 1) -> list[str]:
-    """The delivery ids ``workflow_id`` was started with, once ``count`` starts arrived and
-    a moment later (a start too many shows by then)."""
-    hub.starts(workflow_id, count)
-    time.sleep(SETTLE_SECONDS)
-    return [call.body["trigger_data"]["delivery_id"] for call in hub.starts(workflow_id)]
 
 
 def wait_on(hub: Hub, correlation_key: str, run_id: str) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from slack_hub import SHARED_SECRET, Hub, answered, event_callback, serving, started, unique
+from slack_hub import SHARED_SECRET, Hub, answered, event_callback, serving, unique
 from slack_web import FakeSlackApi, serving_api
 
-from highway_triggers.testing import running_engine
+from highway_triggers.testing import error_body, running_engine
 
 BOT_TOKEN = "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy"
 API_TIMEOUT = 1.0
@@ -73,13 +73,6 @@ def status_of(hub: Hub, workflow_id: str) -> str:
     return found
 
 
-def assert_refused(answer: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert answer.status_code == status, answer.text
-    body: dict[str, Any] = answer.json()
-    assert (body["status"], body["code"]) == ("error", code)
-    return body
-
-
 # resolved ------------------------------------------------------------------------------------
 
 
@@ -108,7 +101,7 @@ def test_names_are_resolved_to_ids_page_by_page(names_hub: Hub, slack: FakeSlack
     assert calls[2].body["response_metadata"]["next_cursor"] == ""
     in_late = event_callback(team=team, channel=late)
     answered(names_hub.event(in_late), delivered_to=1)
-    assert started(names_hub, workflow) == [in_late["event_id"]]
+    assert names_hub.started(workflow) == [in_late["event_id"]]
 
 
 def test_ids_alone_ask_nothing_and_a_found_name_stops_the_paging(
@@ -150,11 +143,11 @@ def test_an_unknown_name_is_refused_naming_it_and_nothing_is_stored(
     first = deploy(names_hub, "slack-unknown-first", {"channels": ["#known", "#nope"]})
     again = deploy(names_hub, workflow, {"channels": ["#nowhere", "#known"]})
 
-    body = assert_refused(first, 422, "VALIDATION_ERROR")
+    body = error_body(first, 422, "VALIDATION_ERROR")
     assert [(e["field"], e["message"]) for e in body["errors"]] == [
         ("triggers[0].config.channels.1", "no channel '#nope' the bot can see (conversations.list)")
     ]
-    (error,) = assert_refused(again, 422, "VALIDATION_ERROR")["errors"]
+    (error,) = error_body(again, 422, "VALIDATION_ERROR")["errors"]
     assert error["field"] == "triggers[0].config.channels.0"
     assert status_of(names_hub, "slack-unknown-first") == "UNDEPLOYED"
     assert channels_of(names_hub, workflow) == [known]  # the previous deployment stays
@@ -175,7 +168,7 @@ def test_slack_failing_refuses_the_deploy_with_503(
         again = deploy(names_hub, workflow, {"channels": [f"#down-{status}"], "users": ["U0NE1"]})
 
     for answer in (first, again):
-        assert why in assert_refused(answer, 503, "SLACK_API_UNAVAILABLE")["message"]
+        assert why in error_body(answer, 503, "SLACK_API_UNAVAILABLE")["message"]
     assert status_of(names_hub, f"slack-down-{status}") == "UNDEPLOYED"
     after = names_hub.admin.get(f"/api/v1/deployment/workflows/{workflow}").json()["triggers"]
     assert after == before
@@ -190,7 +183,7 @@ def test_slack_not_answering_within_the_timeout_refuses_the_deploy(
         answer = deploy(names_hub, "slack-stalled", {"channels": ["#stalled"]})
         took = time.monotonic() - began
 
-    body = assert_refused(answer, 503, "SLACK_API_UNAVAILABLE")
+    body = error_body(answer, 503, "SLACK_API_UNAVAILABLE")
     assert "Timeout" in body["message"]
     assert API_TIMEOUT * 0.9 <= took < API_TIMEOUT + 3
     assert status_of(names_hub, "slack-stalled") == "UNDEPLOYED"
@@ -203,7 +196,7 @@ def test_a_token_slack_refuses_is_a_503_naming_the_setting(
     with slack.revoked():
         answer = deploy(names_hub, "slack-revoked", {"channels": ["#revoked"]})
 
-    body = assert_refused(answer, 503, "SLACK_TOKEN_REFUSED")
+    body = error_body(answer, 503, "SLACK_TOKEN_REFUSED")
     assert "HIGHWAY_SLACK_BOT_TOKEN" in body["message"] and "invalid_auth" in body["message"]
     assert BOT_TOKEN not in answer.text
     assert status_of(names_hub, "slack-revoked") == "UNDEPLOYED"

@@ -32,12 +32,10 @@ from slack_hub import (
     fixture,
     fixture_json,
     new_id,
-    refused,
     resumed,
     serving,
     sign,
     slash_command,
-    started,
     still_waiting,
     unique,
     wait_on,
@@ -117,13 +115,13 @@ def test_the_documented_request_is_refused_late_and_taken_signed_now(rotating: H
         X_Slack_Request_Timestamp=VECTOR["timestamp"],
         X_Slack_Signature=VECTOR["expected_signature"],
     )
-    refused(rotating, late, 401, "TIMESTAMP_OUT_OF_RANGE", fields["trigger_id"])
+    rotating.refused(late, 401, "TIMESTAMP_OUT_OF_RANGE", fields["trigger_id"])
 
     answer = rotating.command(body, secret=VECTOR["signing_secret"])  # a previous secret
     assert answer.status_code == 200, answer.text
     text = "/webhook-collect: started 1 run(s), resumed 0"
     assert answer.json() == {"response_type": "ephemeral", "text": text}
-    assert started(rotating, workflow) == [fields["trigger_id"]]
+    assert rotating.started(workflow) == [fields["trigger_id"]]
 
 
 def test_refused_requests_start_and_store_nothing(hub: Hub) -> None:
@@ -135,7 +133,7 @@ def test_refused_requests_start_and_store_nothing(hub: Hub) -> None:
     def refuse(code: str, **options: Any) -> None:
         payload = event_callback(team=team)
         body = options.pop("body", json.dumps(payload).encode())
-        refused(hub, hub.post(EVENTS, body, **options), 401, code, payload["event_id"])
+        hub.refused(hub.post(EVENTS, body, **options), 401, code, payload["event_id"])
 
     refuse("INVALID_SIGNATURE", secret="a secret Slack never gave")
     refuse("INVALID_SIGNATURE", secret=None)
@@ -157,7 +155,7 @@ def test_refused_requests_start_and_store_nothing(hub: Hub) -> None:
 
     accepted = event_callback(team=team)
     answered(hub.event(accepted), delivered_to=1)
-    assert started(hub, workflow) == [accepted["event_id"]]
+    assert hub.started(workflow) == [accepted["event_id"]]
 
 
 def test_the_gateway_wide_secret_and_its_previous_ones_are_taken(rotating: Hub) -> None:
@@ -169,9 +167,9 @@ def test_the_gateway_wide_secret_and_its_previous_ones_are_taken(rotating: Hub) 
     answered(rotating.event(current), delivered_to=1)
     answered(rotating.event(previous, secret=RETIRED_SECRET), delivered_to=1)
     answer = rotating.event(unknown, secret="never-configured")
-    refused(rotating, answer, 401, "INVALID_SIGNATURE", unknown["event_id"])
+    rotating.refused(answer, 401, "INVALID_SIGNATURE", unknown["event_id"])
 
-    assert sorted(started(rotating, workflow, 2)) == sorted(
+    assert sorted(rotating.started(workflow, 2)) == sorted(
         [current["event_id"], previous["event_id"]]
     )
 
@@ -187,9 +185,9 @@ def test_a_trigger_with_its_own_secret_takes_only_requests_signed_with_it(hub: H
     answered(hub.event(by_shared), delivered_to=1)
     answered(hub.event(by_new, secret="new-one"), delivered_to=1)
 
-    assert started(hub, own) == [by_own["event_id"]]
-    assert sorted(started(hub, rotated, 2)) == sorted([by_own["event_id"], by_new["event_id"]])
-    assert started(hub, shared) == [by_shared["event_id"]]
+    assert hub.started(own) == [by_own["event_id"]]
+    assert sorted(hub.started(rotated, 2)) == sorted([by_own["event_id"], by_new["event_id"]])
+    assert hub.started(shared) == [by_shared["event_id"]]
     stored = hub.admin.get(f"/api/v1/deployment/workflows/{rotated}")
     (trigger,) = stored.json()["triggers"]
     assert all(s.startswith(SEALED) for s in trigger["config"]["signing_secrets"])
@@ -213,7 +211,7 @@ def test_triggers_own_secrets_verify_without_a_gateway_wide_one(own_only: Hub) -
     (row,) = own_only.logged(other_workspace["event_id"])
     assert row["outcome"] == "filtered"
     assert f"no SLACK trigger for '{elsewhere}'" in row["reason"], row
-    assert started(own_only, workflow) == [taken["event_id"]]
+    assert own_only.started(workflow) == [taken["event_id"]]
 
 
 def test_without_any_signing_secret_a_trigger_is_refused(own_only: Hub) -> None:
@@ -290,7 +288,7 @@ def test_a_retry_of_a_taken_event_is_a_duplicate_and_starts_nothing(hub: Hub) ->
         assert (again.json()["duplicate"], again.json()["delivered_to"]) == (True, 0)
         assert again.json()["event_id"] == first["event_id"]
 
-    assert started(hub, workflow) == [payload["event_id"]]
+    assert hub.started(workflow) == [payload["event_id"]]
     rows = hub.logged(payload["event_id"], 4)
     assert [row["outcome"] for row in rows] == ["duplicate"] * 3 + ["delivered"]
     assert {row["duplicate_of"] for row in rows[:3]} == {first["event_id"]}
@@ -307,7 +305,7 @@ def test_a_first_attempt_that_arrives_as_a_retry_is_taken(hub: Hub) -> None:
     retry = hub.event(payload, X_Slack_Retry_Num="2", X_Slack_Retry_Reason="http_timeout")
 
     answered(retry, delivered_to=1)
-    assert started(hub, workflow) == [payload["event_id"]]
+    assert hub.started(workflow) == [payload["event_id"]]
     assert hub.stored(payload["event_id"]).json()["retry_num"] == 2
 
 
@@ -321,7 +319,7 @@ def test_concurrent_deliveries_of_one_event_start_one_run(hub: Hub) -> None:
 
     assert [answer.status_code for answer in answers] == [200] * 5
     assert sorted(answer.json()["delivered_to"] for answer in answers) == [0, 0, 0, 0, 1]
-    assert len(started(hub, workflow)) == 1
+    assert len(hub.started(workflow)) == 1
 
 
 # the answer never waits on the engine ---------------------------------------------------------
@@ -409,8 +407,8 @@ def test_a_trigger_without_workspace_takes_every_workspace(hub: Hub) -> None:
         answered(hub.event(in_one), delivered_to=2)
         answered(hub.event(in_other), delivered_to=1)
         both = sorted([in_one["event_id"], in_other["event_id"]])
-        assert sorted(started(hub, everywhere, 2)) == both
-        assert started(hub, only_one) == [in_one["event_id"]]
+        assert sorted(hub.started(everywhere, 2)) == both
+        assert hub.started(only_one) == [in_one["event_id"]]
     finally:  # a trigger of every workspace is a candidate of the module's other tests
         hub.admin.post(f"/api/v1/deployment/workflows/{everywhere}/undeploy")
 

@@ -38,6 +38,8 @@ from slack_hub import (
     unique,
 )
 
+from highway_triggers.testing import validation_errors
+
 Sent = tuple[str, bytes, str, str]
 """A request: path, body, content type, delivery id."""
 Request = Callable[[str, str], Sent]
@@ -299,10 +301,7 @@ def refused_fields(client: httpx.Client, config: dict[str, Any]) -> dict[str, st
         "/api/v1/deployment/workflows/slack-invalid/deploy",
         json={"triggers": [{"type": "SLACK", "config": config}]},
     )
-    assert answer.status_code == 422, answer.text
-    body = answer.json()
-    assert body["code"] == "VALIDATION_ERROR"
-    return {error["field"]: error["message"] for error in body["errors"]}
+    return validation_errors(answer)
 
 
 INVALID = [

@@ -19,10 +19,8 @@ from slack_hub import (
     fixture_json,
     form,
     new_id,
-    refused,
     resumed,
     slash_command,
-    started,
     unique,
     wait_on,
 )
@@ -109,7 +107,7 @@ def test_a_click_nothing_waits_on_starts_a_trigger_taking_block_actions(hub: Hub
 
     acknowledged(hub.interaction(click))
 
-    assert started(hub, workflow) == [click["trigger_id"]]
+    assert hub.started(workflow) == [click["trigger_id"]]
     (row,) = hub.logged(click["trigger_id"])
     assert (row["outcome"], row["started"]) == ("delivered", 1)
 
@@ -124,7 +122,7 @@ def test_an_interaction_without_trigger_id_is_deduplicated_on_its_body(hub: Hub)
     acknowledged(hub.post(INTERACTIONS, body, content_type=FORM))
     acknowledged(hub.post(INTERACTIONS, body, content_type=FORM))
 
-    (delivery_id,) = started(hub, workflow)
+    (delivery_id,) = hub.started(workflow)
     assert delivery_id.startswith("sha256:") and len(delivery_id) == len("sha256:") + 64
     assert [row["outcome"] for row in hub.logged(delivery_id, 2)] == ["duplicate", "delivered"]
 
@@ -206,7 +204,7 @@ def test_forms_that_are_not_slacks_are_refused(hub: Hub) -> None:
         assert unsigned.status_code == 401, body
 
     no_command = form(team_id=team, trigger_id=f"1.{new_id()}")
-    refused(hub, hub.command(no_command), 400, "MISSING_FIELD", no_command.decode().split("=")[-1])
+    hub.refused(hub.command(no_command), 400, "MISSING_FIELD", no_command.decode().split("=")[-1])
     with_nul = slash_command(team, "/deploy", "a\x00b")
     answer = hub.command(with_nul)
     assert (answer.status_code, answer.json()["code"]) == (400, "UNSUPPORTED_CHARACTER")
