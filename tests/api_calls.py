@@ -1,36 +1,15 @@
-"""Calls the core's tests make of a running gateway: tenants and their tokens, EVENT
-deployments, events; and a count of the ingress writer's batches."""
+"""Calls the core's tests make of a running gateway: EVENT deployments, events; and a
+count of the ingress writer's batches (tenants and their tokens: highway_triggers.testing)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
 from highway_triggers.core.ingress import IngressWriter
 from highway_triggers.testing import RunningGateway
-
-
-def create_tenant(gateway: RunningGateway, tenant_id: str, **limits: Any) -> str:
-    """The tenant's JWT secret."""
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id, **limits})
-    assert created.status_code == 201, created.text
-    secret: str = created.json()["jwt_secret"]
-    return secret
-
-
-def sign(secret: str, tenant_id: str, ttl: int = 600) -> str:
-    return jwt.encode(
-        {"tenant_id": tenant_id, "exp": int(time.time()) + ttl}, secret, algorithm="HS256"
-    )
-
-
-def tenant_token(gateway: RunningGateway, tenant_id: str, **limits: Any) -> str:
-    """Create the tenant; a JWT signed with its secret."""
-    return sign(create_tenant(gateway, tenant_id, **limits), tenant_id)
 
 
 def deploy_event(

@@ -14,9 +14,9 @@ from highway_triggers.core import ingress
 from highway_triggers.core.errors import HTTPError
 from highway_triggers.core.ids import first_id_at
 from highway_triggers.db.tables import DELIVERY_LOG
-from highway_triggers.testing import RunningGateway, wait_until
+from highway_triggers.testing import RunningGateway, tenant_token, wait_until
 
-from api_calls import deploy_event, post_event, tenant_token
+from api_calls import deploy_event, post_event
 
 TENANT = "acme"
 

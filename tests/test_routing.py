@@ -16,9 +16,17 @@ from sqlalchemy import insert, select
 from highway_triggers.core.event import RouteResult
 from highway_triggers.db.columns import utcnow
 from highway_triggers.db.models import Wait
-from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway, wait_until
+from highway_triggers.testing import (
+    RunningGateway,
+    create_tenant,
+    gateway_settings,
+    running_gateway,
+    tenant_jwt,
+    tenant_token,
+    wait_until,
+)
 
-from api_calls import batch_sizes, create_tenant, deploy_event, post_event, sign, tenant_token
+from api_calls import batch_sizes, deploy_event, post_event
 
 WAITS = Wait.__table__  # type: ignore[attr-defined]
 
@@ -229,7 +237,7 @@ def test_unmatched_delivery_with_key_may_match_later(gateway: RunningGateway) ->
 def test_tenant_isolation(gateway: RunningGateway) -> None:
     secret_a = create_tenant(gateway, "tenant-a")
     secret_b = create_tenant(gateway, "tenant-b")
-    token_a, token_b = sign(secret_a, "tenant-a"), sign(secret_b, "tenant-b")
+    token_a, token_b = tenant_jwt(secret_a, "tenant-a"), tenant_jwt(secret_b, "tenant-b")
     deploy_event(gateway, "wf-b", "tenant-b", "shared.event")
 
     # A's event does not start B's trigger
@@ -242,18 +250,20 @@ def test_tenant_isolation(gateway: RunningGateway) -> None:
     assert dispatches(gateway) == []
     # a token signed with the wrong secret, an expired one, garbage, none
     refused(
-        post_event(gateway, sign(secret_a, "tenant-b"), "tenant-b", "shared.event", {}),
+        post_event(gateway, tenant_jwt(secret_a, "tenant-b"), "tenant-b", "shared.event", {}),
         401,
         "INVALID_TOKEN",
     )
     refused(
-        post_event(gateway, sign(secret_b, "tenant-b", ttl=-60), "tenant-b", "shared.event", {}),
+        post_event(
+            gateway, tenant_jwt(secret_b, "tenant-b", ttl=-60), "tenant-b", "shared.event", {}
+        ),
         401,
         "INVALID_TOKEN",
     )
     refused(post_event(gateway, "not-a-jwt", "tenant-b", "shared.event", {}), 401, "INVALID_TOKEN")
     refused(
-        post_event(gateway, sign("x" * 40, "nobody"), "nobody", "shared.event", {}),
+        post_event(gateway, tenant_jwt("x" * 40, "nobody"), "nobody", "shared.event", {}),
         401,
         "INVALID_TOKEN",
     )

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from highway_triggers.testing import (
+    tenant_token,
     FakeEngine,
     RunningGateway,
     gateway_settings,
@@ -26,7 +27,6 @@ from highway_triggers.testing import (
 )
 
 import api_calls
-from api_calls import tenant_token
 
 EngineGateway = tuple[RunningGateway, FakeEngine]
 EVENT = "order.paid"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import httpx
+import jwt
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -557,6 +558,35 @@ def settled_dispatch(client: httpx.Client, dispatch_id: str, timeout: float = 30
         return row if row["status"] in ("delivered", "dead") else None
 
     return dict(wait_until(done, timeout=timeout, interval=0.05))
+
+
+def create_tenant(gateway: RunningGateway, tenant_id: str, **limits: Any) -> str:
+    """Create the tenant (``POST /api/v1/tenants``, with ``limits``); its JWT secret."""
+    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id, **limits})
+    assert created.status_code == 201, created.text
+    secret: str = created.json()["jwt_secret"]
+    return secret
+
+
+def tenant_jwt(secret: str, tenant_id: str, ttl: int = 600) -> str:
+    """A tenant JWT signed with ``secret``, valid for ``ttl`` seconds (past, if negative)."""
+    claims = {"tenant_id": tenant_id, "exp": int(time.time()) + ttl}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def tenant_token(gateway: RunningGateway, tenant_id: str, **limits: Any) -> str:
+    """Create the tenant; a JWT signed with its secret."""
+    return tenant_jwt(create_tenant(gateway, tenant_id, **limits), tenant_id)
+
+
+def wait_for_wait(client: httpx.Client, tenant_id: str, run_id: str, timeout: float = 30) -> None:
+    """Until the run ``run_id`` has registered a wait (``GET /api/v1/waits``)."""
+
+    def waiting() -> bool:
+        waits = client.get("/api/v1/waits", params={"tenant_id": tenant_id}).json()["waits"]
+        return any(w["workflow_run_id"] == run_id for w in waits)
+
+    wait_until(waiting, timeout=timeout, interval=0.05)
 
 
 def register_wait(

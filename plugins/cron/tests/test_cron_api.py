@@ -7,9 +7,8 @@ import time
 from typing import Any
 
 import httpx
-import jwt
 
-from highway_triggers.testing import RunningGateway, wait_until
+from highway_triggers.testing import RunningGateway, tenant_token, wait_until
 
 DAILY = {"cron_expression": "0 9 * * MON-FRI", "timezone": "Europe/Berlin", "workflow_id": "wf"}
 EVERY_SECOND = {"cron_expression": "* * * * * *", "workflow_id": "wf-fast"}
@@ -213,10 +212,7 @@ def test_tenant_scope(gateway: RunningGateway) -> None:
     admin = gateway.client()
     clients = {}
     for tenant in ("acme", "globex"):
-        secret = admin.post("/api/v1/tenants", json={"tenant_id": tenant}).json()["jwt_secret"]
-        token = jwt.encode(
-            {"tenant_id": tenant, "exp": int(time.time()) + 600}, secret, algorithm="HS256"
-        )
+        token = tenant_token(gateway, tenant)
         clients[tenant] = gateway.client(token=token)
     acme = clients["acme"].post("/api/v1/schedules", json=DAILY)
     assert acme.status_code == 201 and acme.json()["tenant_id"] == "acme"

@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import jwt
 import pytest
 from dbos_server import Dbos, Gate
 
@@ -28,6 +27,8 @@ from highway_triggers.testing import (
     gateway_settings,
     running_gateway,
     settled_dispatch,
+    tenant_token,
+    wait_for_wait,
     wait_until,
 )
 
@@ -135,19 +136,13 @@ def test_a_workflow_waiting_in_recv_is_resumed_by_an_event_with_its_correlation_
 ) -> None:
     gateway = start()
     client = gateway.admin
-    secret = client.post("/api/v1/tenants", json={"tenant_id": "acme"}).json()["jwt_secret"]
-    tenant = jwt.encode({"tenant_id": "acme", "exp": int(time.time()) + 600}, secret, "HS256")
+    tenant = tenant_token(gateway, "acme")
     gateway.deploy("test:waiting", {"type": "MANUAL", "config": {}})
     marker = uuid.uuid4().hex
     order = f"order-{marker[:8]}"
     data = {"marker": marker, "gateway": gateway.url, "token": ADMIN_TOKEN, "order": order}
     run_id = settled_dispatch(client, fire(client, "test:waiting", data, marker))["execution_id"]
-
-    def waiting() -> bool:
-        waits = client.get("/api/v1/waits", params={"tenant_id": "acme"}).json()["waits"]
-        return any(w["workflow_run_id"] == run_id for w in waits)
-
-    wait_until(waiting, timeout=30, interval=0.05)
+    wait_for_wait(client, "acme", run_id)
     event = client.post(
         "/api/v1/events/acme",
         headers={"Authorization": f"Bearer {tenant}"},

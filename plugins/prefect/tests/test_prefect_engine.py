@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from prefect_server import Prefect, Proxy
 
@@ -25,6 +24,8 @@ from highway_triggers.testing import (
     gateway_settings,
     running_gateway,
     settled_dispatch,
+    tenant_token,
+    wait_for_wait,
     wait_until,
 )
 
@@ -129,19 +130,13 @@ def test_a_waiting_run_is_resumed_by_an_event_with_its_correlation_key(
 ) -> None:
     gateway = start()
     client = gateway.client()
-    secret = client.post("/api/v1/tenants", json={"tenant_id": "acme"}).json()["jwt_secret"]
-    tenant = jwt.encode({"tenant_id": "acme", "exp": int(time.time()) + 600}, secret, "HS256")
+    tenant = tenant_token(gateway, "acme")
     workflow, marker = f"{flow}:test", uuid.uuid4().hex
     deploy(client, workflow)
     order = f"order-{marker[:8]}"
     data = {"marker": marker, "gateway": gateway.url, "token": ADMIN_TOKEN, "order": order}
     run_id = settled_dispatch(client, fire(client, workflow, data, key=marker))["execution_id"]
-
-    def waiting() -> bool:
-        waits = client.get("/api/v1/waits", params={"tenant_id": "acme"}).json()["waits"]
-        return any(w["workflow_run_id"] == run_id for w in waits)
-
-    wait_until(waiting, timeout=30, interval=0.1)
+    wait_for_wait(client, "acme", run_id)
     event = client.post(
         "/api/v1/events/acme",
         headers={"Authorization": f"Bearer {tenant}"},
