@@ -28,7 +28,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -190,23 +189,6 @@ def check_sample(url: str, bodies: list[bytes]) -> None:
         assert found["delivered_to"] == 1 and not found["duplicate"], found
 
 
-def outcomes(url: str) -> dict[str, int]:
-    """The gateway's count of push deliveries by outcome, and of refusals."""
-    text = httpx.get(url + "/metrics").text
-    counts = {"delivered": 0, "filtered": 0, "duplicate": 0}
-    counts |= {
-        outcome: int(float(count))
-        for outcome, count in re.findall(
-            r'^highway_github_deliveries_total\{event="push",outcome="(\w+)"\} (\S+)$',
-            text,
-            re.MULTILINE,
-        )
-    }
-    refused = re.findall(r"^highway_github_refused_total\{[^}]*\} (\S+)$", text, re.MULTILINE)
-    counts["refused"] = int(sum(float(count) for count in refused))
-    return counts
-
-
 def per_call_us(call: Callable[[], object], runs: int = 2000) -> float:
     return timeit.timeit(call, number=runs) / runs * 1e6
 
@@ -277,7 +259,9 @@ def main() -> None:
                     f" | bare {ceiling['rps']:6.0f} req/s non-2xx {ceiling['errors']:.0f}"
                     f" | ratio {ratio:.2f}"
                 )
-            counted = outcomes(url)
+            counted = route.outcome_counts(
+                url, "highway_github_deliveries_total", "highway_github_refused_total", event="push"
+            )
         finally:
             route.stop(gateway)
             route.stop(bare)

@@ -108,6 +108,23 @@ def wrk(url: str, path: str, n: int, token: str, seconds: int, workdir: Path) ->
     return run_wrk(url, script, seconds)
 
 
+def outcome_counts(url: str, deliveries: str, refused: str, **labels: str) -> dict[str, int]:
+    """A plugin's count, from the gateway's ``/metrics``, of its deliveries by ``outcome``
+    (the samples of ``deliveries`` that carry ``labels``) and of its refusals (every
+    sample of ``refused``)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts = {"delivered": 0, "filtered": 0, "duplicate": 0, "refused": 0}
+    for family in text_string_to_metric_families(httpx.get(url + "/metrics").text):
+        for sample in family.samples:
+            if sample.name == refused:
+                counts["refused"] += int(sample.value)
+            elif sample.name == deliveries and labels.items() <= sample.labels.items():
+                outcome = sample.labels["outcome"]
+                counts[outcome] = counts.get(outcome, 0) + int(sample.value)
+    return counts
+
+
 def run_wrk(url: str, script: Path, seconds: int) -> dict[str, float]:
     """wrk with the Lua ``script`` against ``url`` for ``seconds``: requests/s, p50/p99 ms,
     non-2xx responses (``errors``) and completed ``requests``."""

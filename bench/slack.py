@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import json
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -191,23 +190,6 @@ def check_sample(url: str) -> None:
     assert found["delivered_to"] == 1 and not found["duplicate"], found
 
 
-def outcomes(url: str) -> dict[str, int]:
-    """The gateway's count of message deliveries by outcome, and of refusals."""
-    text = httpx.get(url + "/metrics").text
-    counts = {"delivered": 0, "filtered": 0, "duplicate": 0}
-    counts |= {
-        outcome: int(float(count))
-        for outcome, count in re.findall(
-            r'^highway_slack_deliveries_total\{outcome="(\w+)",type="message"\} (\S+)$',
-            text,
-            re.MULTILINE,
-        )
-    }
-    refused = re.findall(r"^highway_slack_refused_total\{[^}]*\} (\S+)$", text, re.MULTILINE)
-    counts["refused"] = int(sum(float(count) for count in refused))
-    return counts
-
-
 def outbox(url: str) -> dict[str, int]:
     """Dispatches by status (``/health/detailed``)."""
     with admin(url) as client:
@@ -262,7 +244,9 @@ def main() -> None:
                     f" | ratio {result['rps'] / ceiling['rps']:.2f}"
                     f" | every answer within Slack's 3 s: {'yes' if within else 'NO'}"
                 )
-            counted = outcomes(url)
+            counted = route.outcome_counts(
+                url, "highway_slack_deliveries_total", "highway_slack_refused_total", type="message"
+            )
             kept = outbox(url)
         finally:
             route.stop(gateway)
