@@ -188,6 +188,40 @@ class EngineCall:
     """Every header of the request, by lower-case name."""
 
 
+@dataclass(kw_only=True)
+class FakeOutage:
+    """What a fake SaaS API on loopback (a test's stand-in for GitHub's, Slack's …) does
+    in an outage: answer every request ``fail_with`` inside :meth:`down`, hold every
+    request inside :meth:`stalling`. Its handlers check ``fail_with`` and await
+    :meth:`held`."""
+
+    fail_with: int | None = None
+    stalled: bool = False
+
+    @contextmanager
+    def down(self, status: int) -> Iterator[None]:
+        """Every request answers ``status`` inside the block."""
+        self.fail_with = status
+        try:
+            yield
+        finally:
+            self.fail_with = None
+
+    @contextmanager
+    def stalling(self) -> Iterator[None]:
+        """Requests get no answer until the block ends."""
+        self.stalled = True
+        try:
+            yield
+        finally:
+            self.stalled = False
+
+    async def held(self) -> None:
+        """Return once the API no longer stalls."""
+        while self.stalled:
+            await asyncio.sleep(0.05)
+
+
 @dataclass
 class FakeEngine:
     """A workflow engine on loopback speaking the engine protocol (start, resume, paused

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.testing import ServerThread
+from highway_triggers.testing import FakeOutage, ServerThread
 
 _ids = itertools.count(1)
 
@@ -43,7 +43,7 @@ def error(status: int, message: str, reason: str) -> JSONResponse:
 
 
 @dataclass
-class FakeCalendarApi:
+class FakeCalendarApi(FakeOutage):
     """Calendars by id, each a list of event versions in the order they were written."""
 
     expires_in: int = 3600
@@ -59,7 +59,6 @@ class FakeCalendarApi:
     refused_tokens: int = 0
     lists: list[dict[str, str]] = field(default_factory=list)
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
-    fail_with: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def app(self) -> Starlette:

@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from calendar_api import FakeCalendarApi
 
 from highway_triggers.testing import (
-    EngineCall,
     FakeEngine,
-    RunningGateway,
+    PluginHub,
     gateway_settings,
     running_gateway,
     wait_until,
@@ -38,15 +36,11 @@ _names = itertools.count()
 
 
 @dataclass
-class Hub:
-    gateway: RunningGateway
-    engine: FakeEngine
+class Hub(PluginHub):
+    """A running gateway, its engine and the Calendar API it polls."""
+
     api: FakeCalendarApi
     api_url: str
-
-    @property
-    def admin(self) -> httpx.Client:
-        return self.gateway.admin
 
     def calendar(self) -> str:
         """A new calendar id, and a refresh token for it (its client id is the calendar)."""
@@ -83,9 +77,6 @@ class Hub:
     def synced(self, calendar: str, count: int = 1) -> None:
         """Until the API has answered ``count`` lists of ``calendar``."""
         wait_until(lambda: self.lists(calendar) >= count, timeout=10)
-
-    def starts(self, workflow_id: str, count: int = 1) -> list[EngineCall]:
-        return self.engine.started(workflow_id, count)
 
     def changes(self, workflow_id: str) -> list[tuple[str, str]]:
         """``(change, summary)`` of each start of the workflow so far."""

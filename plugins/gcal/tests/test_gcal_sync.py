@@ -1,6 +1,8 @@
 """Incremental sync against the fake Calendar API: the baseline fires nothing; created,
 updated and cancelled events are routed as configured (filtered ones logged with the
-reason); pages are followed; an expired sync token (410) resyncs without duplicates."""
+reason); pages are followed; an expired sync token (410) resyncs without duplicates; an
+outage (429, 5xx) is tried again with backoff, shown in health, and what changed meanwhile
+arrives once."""
 
 from __future__ import annotations
 
@@ -67,3 +69,35 @@ def test_pages_and_an_expired_sync_token_route_each_change_once(hub: Hub) -> Non
     assert any(c.get("pageToken") for c in hub.api.lists if c["calendar"] == calendar)
     assert metric(hub.admin, "highway_gcal_syncs_total", kind="full") >= 1
     assert metric(hub.admin, "highway_gcal_syncs_total", kind="incremental") >= 1
+
+
+def test_an_outage_is_retried_with_backoff_and_what_changed_meanwhile_arrives_once(
+    sqlite_hub: Hub,
+) -> None:
+    hub = sqlite_hub
+    calendar = hub.calendar()
+    workflow = hub.deploy(calendar)
+    hub.synced(calendar, 1)
+
+    def failed() -> float:
+        return metric(hub.admin, "highway_gcal_errors_total", kind="unavailable")
+
+    def calendar_problems() -> list[str]:
+        return [p for p in hub.health()["problems"] if calendar in p]
+
+    before = failed()
+    with hub.api.down(503):
+        hub.api.insert(calendar, "during the outage")
+        problems = wait_until(calendar_problems, timeout=15)
+        assert "503" in problems[0], problems
+        tried = failed()
+        time.sleep(3)
+        tried = failed() - tried
+    # tried again (0.1 s doubling up to 1 s in these tests), not in a tight loop
+    assert 1 <= tried <= 8, tried
+    assert failed() - before >= 2
+
+    hub.starts(workflow, 1)
+    time.sleep(1.5)
+    assert hub.changes(workflow) == [("created", "during the outage")]
+    assert wait_until(lambda: not calendar_problems(), timeout=10)

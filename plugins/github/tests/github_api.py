@@ -5,7 +5,6 @@ App id, at most ten minutes long, not issued in the future). Records every answe
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import threading
 import time
@@ -22,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.testing import ServerThread
+from highway_triggers.testing import FakeOutage, ServerThread
 
 MAX_JWT_LIFETIME = 600
 """GitHub refuses an App JWT whose ``exp`` is more than ten minutes after its ``iat``."""
@@ -61,7 +60,7 @@ class ApiCall:
 
 
 @dataclass
-class FakeGitHubApi:
+class FakeGitHubApi(FakeOutage):
     """The App ``app_id`` (its public key verifies the JWTs), installed on the repositories
     in ``installations`` (by lower-case full name, as GitHub ignores case)."""
 
@@ -69,8 +68,6 @@ class FakeGitHubApi:
     public_key: rsa.RSAPublicKey
     installations: dict[str, int] = field(default_factory=dict)
     answered: list[ApiCall] = field(default_factory=list)
-    fail_with: int | None = None
-    stalled: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def app(self) -> Starlette:
@@ -88,28 +85,9 @@ class FakeGitHubApi:
         with self._lock:
             return [c for c in self.answered if c.repository == repository]
 
-    @contextmanager
-    def down(self, status: int) -> Iterator[None]:
-        """Every request answers ``status`` inside the block (GitHub having an outage)."""
-        self.fail_with = status
-        try:
-            yield
-        finally:
-            self.fail_with = None
-
-    @contextmanager
-    def stalling(self) -> Iterator[None]:
-        """Requests get no answer until the block ends."""
-        self.stalled = True
-        try:
-            yield
-        finally:
-            self.stalled = False
-
     async def _installation(self, request: Request) -> Response:
         repository = f"{request.path_params['owner']}/{request.path_params['repo']}"
-        while self.stalled:
-            await asyncio.sleep(0.05)
+        await self.held()
         claims: dict[str, Any] | None = None
         if self.fail_with is not None:
             status, body = self.fail_with, {"message": "Server Error"}

@@ -7,7 +7,6 @@ false, "error": "invalid_auth"}``. Records every call, and the messages in the c
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import json
@@ -23,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from highway_triggers.testing import ServerThread
+from highway_triggers.testing import FakeOutage, ServerThread
 
 MAX_LIMIT = 1000
 """Slack caps ``limit`` at 1000."""
@@ -48,7 +47,7 @@ class ApiCall:
 
 
 @dataclass
-class FakeSlackApi:
+class FakeSlackApi(FakeOutage):
     """A workspace whose bot token is ``token``, with ``channels`` (by name) and the
     ``messages`` the bot posted in them (by ``(channel, ts)``)."""
 
@@ -56,8 +55,6 @@ class FakeSlackApi:
     channels: dict[str, str] = field(default_factory=dict)
     calls: list[ApiCall] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    fail_with: int | None = None
-    stalled: bool = False
     arrived: int = 0
     """Requests received, answered or not (a stalled one is counted)."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,16 +75,6 @@ class FakeSlackApi:
         return channel_id
 
     @contextmanager
-    def down(self, status: int) -> Iterator[None]:
-        """Every request answers ``status`` inside the block (Slack having an outage; 429:
-        rate limited, with ``Retry-After``)."""
-        self.fail_with = status
-        try:
-            yield
-        finally:
-            self.fail_with = None
-
-    @contextmanager
     def revoked(self) -> Iterator[None]:
         """The bot token is revoked inside the block: Slack answers ``invalid_auth``."""
         token, self.token = self.token, f"{self.token}-rotated"
@@ -95,15 +82,6 @@ class FakeSlackApi:
             yield
         finally:
             self.token = token
-
-    @contextmanager
-    def stalling(self) -> Iterator[None]:
-        """Requests get no answer until the block ends."""
-        self.stalled = True
-        try:
-            yield
-        finally:
-            self.stalled = False
 
     def since(self, count: int) -> list[ApiCall]:
         """The calls answered after the first ``count``."""
@@ -150,8 +128,7 @@ class FakeSlackApi:
         """Check the token (and an outage), then answer with ``answer(params or sent)``."""
         with self._lock:
             self.arrived += 1
-        while self.stalled:
-            await asyncio.sleep(0.05)
+        await self.held()
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         headers: dict[str, str] = {}
         if self.fail_with is not None:
