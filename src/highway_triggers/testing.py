@@ -681,6 +681,22 @@ def new_gateway(settings: Settings) -> Any:
 
 
 @contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` in ``os.environ`` for the block (a plugin's ``HIGHWAY_<PLUGIN>_*``
+    settings for a gateway made inside it), what was there before restored after."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
 def running_gateway(
     settings: Settings | None = None, *, gateway: Any = None
 ) -> Iterator[RunningGateway]:
@@ -748,6 +764,12 @@ class GatewayProcess:
         wait_until(healthy, timeout=timeout, interval=0.1)
         return self
 
+    @functools.cached_property
+    def admin(self) -> httpx.Client:
+        """An admin client of this gateway, closed by :meth:`stop`."""
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=10)
+
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no flushing."""
         if self.process is not None:
@@ -755,6 +777,8 @@ class GatewayProcess:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        if "admin" in self.__dict__:
+            self.admin.close()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -16,13 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from highway_triggers_cron.timetable import iso_utc
 from sqlalchemy import create_engine, text
 
 from highway_triggers.testing import (
-    ADMIN_TOKEN,
     FakeEngine,
     GatewayProcess,
     gateway_env,
@@ -38,9 +36,7 @@ class Replica:
     def __init__(self, name: str, process: GatewayProcess) -> None:
         self.name = name
         self.process = process
-        self.client = httpx.Client(
-            base_url=process.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
-        )
+        self.client = process.admin
 
     def jobs(self) -> int:
         health = self.client.get("/health/detailed").json()
@@ -79,7 +75,6 @@ def replicas(
             yield running, engine
         finally:
             for replica in running:
-                replica.client.close()
                 replica.process.stop()
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from dovecot import Account, Dovecot
 from imapclient import IMAPClient
 
 from highway_triggers.testing import (
+    environment,
     EngineCall,
     FakeEngine,
     RunningGateway,
@@ -132,9 +132,7 @@ class Hub:
 def email_env(**overrides: str) -> Iterator[None]:
     """The plugin's test settings (:data:`SETTINGS`) in the environment, ``overrides``
     by variable name."""
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {**SETTINGS, **overrides}.items():
-            env.setenv(name, value)
+    with environment({**SETTINGS, **overrides}):
         yield
 
 

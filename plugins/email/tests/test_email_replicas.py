@@ -14,13 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from dovecot import Account, Dovecot, message
 from email_hub import SETTINGS
 
 from highway_triggers.testing import (
-    ADMIN_TOKEN,
     FakeEngine,
     GatewayProcess,
     gateway_env,
@@ -36,9 +34,7 @@ class Replica:
     def __init__(self, name: str, process: GatewayProcess) -> None:
         self.name = name
         self.process = process
-        self.client = httpx.Client(
-            base_url=process.url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=10
-        )
+        self.client = process.admin
 
     def mailbox(self) -> dict[str, Any]:
         (found,) = self.client.get("/api/v1/email/mailboxes").json()["mailboxes"]
@@ -76,7 +72,6 @@ def replicas(
             yield running, engine, server
         finally:
             for replica in running:
-                replica.client.close()
                 replica.process.stop()
             server.close()
 

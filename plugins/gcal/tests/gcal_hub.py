@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 from calendar_api import FakeCalendarApi
 
 from highway_triggers.testing import (
+    environment,
     FakeEngine,
     PluginHub,
     gateway_settings,
@@ -105,9 +105,7 @@ class Hub(PluginHub):
 
 @contextmanager
 def gcal_env(api_url: str) -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in {**SETTINGS, "HIGHWAY_GCAL_API_BASE": api_url}.items():
-            env.setenv(name, value)
+    with environment({**SETTINGS, "HIGHWAY_GCAL_API_BASE": api_url}):
         yield
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from highway_triggers.testing import (
+    environment,
     FakeEngine,
     PluginHub,
     gateway_settings,
@@ -99,7 +99,6 @@ def serving(
     """A gateway on ``database`` that delivers to ``engine``, with :data:`SHARED_SECRET`;
     ``settings`` override the test gateway's."""
     config = gateway_settings(database, tmp_path, engine="http", engine_url=engine_url, **settings)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("HIGHWAY_GITHUB_WEBHOOK_SECRET", SHARED_SECRET)
+    with environment({"HIGHWAY_GITHUB_WEBHOOK_SECRET": SHARED_SECRET}):
         with running_gateway(config) as gateway:
             yield Hub(gateway, engine)

@@ -30,7 +30,7 @@ from github_hub import Hub, fixture, serving, with_repository
 from highway_triggers_github.app import GitHubApp
 
 from highway_triggers.plugin import HTTPError
-from highway_triggers.testing import error_body, free_port, running_engine
+from highway_triggers.testing import environment, error_body, free_port, running_engine
 
 APP_ID = "314159"
 APP_KEY = new_private_key()
@@ -42,11 +42,13 @@ API_TIMEOUT = 1.5
 def app_gateway(tmp_path: Path, private_key: str, api_url: str) -> Iterator[Hub]:
     """A SQLite gateway with the App :data:`APP_ID` whose key is ``private_key``, asking
     GitHub's API at ``api_url``."""
-    with running_engine() as (engine, engine_url), pytest.MonkeyPatch.context() as env:
-        env.setenv("HIGHWAY_GITHUB_APP_ID", APP_ID)
-        env.setenv("HIGHWAY_GITHUB_APP_PRIVATE_KEY", private_key)
-        env.setenv("HIGHWAY_GITHUB_API_URL", api_url)
-        env.setenv("HIGHWAY_GITHUB_API_TIMEOUT_SECONDS", str(API_TIMEOUT))
+    app = {
+        "HIGHWAY_GITHUB_APP_ID": APP_ID,
+        "HIGHWAY_GITHUB_APP_PRIVATE_KEY": private_key,
+        "HIGHWAY_GITHUB_API_URL": api_url,
+        "HIGHWAY_GITHUB_API_TIMEOUT_SECONDS": str(API_TIMEOUT),
+    }
+    with running_engine() as (engine, engine_url), environment(app):
         with serving(f"sqlite:///{tmp_path / 'gateway.db'}", tmp_path, engine, engine_url) as hub:
             yield hub
 

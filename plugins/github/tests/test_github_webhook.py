@@ -24,7 +24,14 @@ import httpx
 import pytest
 from github_hub import SHARED_SECRET, WEBHOOK, Hub, fixture, serving, sign
 
-from highway_triggers.testing import metric, register_wait, resumed_once, running_engine, wait_until
+from highway_triggers.testing import (
+    environment,
+    metric,
+    register_wait,
+    resumed_once,
+    running_engine,
+    wait_until,
+)
 
 VECTOR, TAMPERED, _ = json.loads(fixture("signature-vector"))["vectors"]
 """GitHub's documented example, and the same header on a tampered body."""
@@ -42,8 +49,7 @@ def rotating(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     tmp_path = tmp_path_factory.mktemp("github-rotating")
     previous = json.dumps([RETIRED_SECRET, VECTOR["secret"]])
     with running_engine() as (engine, engine_url), ExitStack() as running:
-        with pytest.MonkeyPatch.context() as env:
-            env.setenv("HIGHWAY_GITHUB_PREVIOUS_WEBHOOK_SECRETS", previous)
+        with environment({"HIGHWAY_GITHUB_PREVIOUS_WEBHOOK_SECRETS": previous}):
             database = f"sqlite:///{tmp_path / 'gateway.db'}"
             hub = running.enter_context(serving(database, tmp_path, engine, engine_url))
         yield hub
@@ -513,8 +519,8 @@ def test_stored_deliveries_past_the_retention_are_pruned(hub: Hub) -> None:
 
 def test_the_gateway_prunes_stored_deliveries_by_itself(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'gateway.db'}"
-    with running_engine() as (engine, engine_url), pytest.MonkeyPatch.context() as env:
-        env.setenv("HIGHWAY_GITHUB_EVENT_RETENTION_HOURS", str(2 / 3600))  # two seconds
+    retention = {"HIGHWAY_GITHUB_EVENT_RETENTION_HOURS": str(2 / 3600)}  # two seconds
+    with running_engine() as (engine, engine_url), environment(retention):
         with serving(database, tmp_path, engine, engine_url, prune_interval_seconds=0.2) as hub:
             repository = Hub.repository()
             hub.deploy({"repository": repository})
