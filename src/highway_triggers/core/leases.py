@@ -160,7 +160,7 @@ class Leases:
                 ),
             },
             where=(LEASES.c.expires_at <= now) | ours,
-        ).execution_options(preserve_rowcount=True)  # an INSERT's rowcount is dropped otherwise
+        )
         with self._db.engine.begin() as conn:
             return expiry if conn.execute(upsert).rowcount == 1 else None
 

@@ -134,8 +134,6 @@ class SignedLinks:
                 expires_at=datetime.fromtimestamp(payload["exp"], UTC),
             )
             .on_conflict_do_nothing(index_elements=["link_id"])
-            # SQLAlchemy reports an INSERT's rowcount on PostgreSQL only when asked
-            .execution_options(preserve_rowcount=True)
         )
         if conn.execute(statement).rowcount != 1:
             raise LinkError("LINK_USED", "this link was already used")

@@ -85,8 +85,6 @@ class Store:
                     trigger_id=trigger.id, event_id=event_id, start_at=start_at, claimed_at=utcnow()
                 )
                 .on_conflict_do_nothing()
-                # SQLAlchemy reports an INSERT's rowcount on PostgreSQL only when asked
-                .execution_options(preserve_rowcount=True)
             )
             return bool(conn.execute(statement).rowcount == 1)
 
