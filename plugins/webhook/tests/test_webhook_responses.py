@@ -118,6 +118,24 @@ def test_a_held_request_falls_back_to_202(hub: Hub) -> None:
     )
 
 
+def test_an_answer_after_the_202_is_refused_though_the_hold_was_written_late(hub: Hub) -> None:
+    """The hold's row waits its turn at the database's writer (here held busy for 0.4 s):
+    its expiry is still the hold's own deadline, so an answer posted after the 202 is
+    refused, not recorded for a request that no longer waits for one. (On SQLite the
+    busy writer holds the whole event loop, and the request simply starts later.)"""
+    workflow = hub.deploy({"response": "wait", "response_timeout_seconds": 0.5})
+    database = hub.gateway.context.database
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(hub.gateway.run, database.write(time.sleep, 0.4))
+        time.sleep(0.05)
+        hub.accepted(hub.post(workflow))
+        busy.result()
+    late = hub.admin.post(
+        f"/api/v1/webhook-responses/{request_id_of(hub.starts(workflow))}", json=ANSWER
+    )
+    hub.refused(late, 410, "REQUEST_NOT_HELD")
+
+
 def test_a_per_run_webhook_held_for_the_resumed_run(hub: Hub) -> None:
     registered = hub.admin.post(
         "/api/v1/webhook-registrations",

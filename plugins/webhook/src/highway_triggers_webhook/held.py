@@ -14,7 +14,7 @@ import contextlib
 import logging
 import re
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -49,12 +49,18 @@ class HeldRequests:
         self._context.tasks.spawn("highway-webhook-answers", self._serve)
 
     async def hold(self, request_id: str, timeout: float) -> None:
-        """Start holding ``request_id`` for ``timeout`` seconds; :meth:`release` it after."""
+        """Start holding ``request_id`` for ``timeout`` seconds; :meth:`release` it after.
+
+        The row's expiry and the hold's deadline are taken at the same moment, before the
+        row is written: an expiry taken after the write (which may wait its turn) would
+        outlast the deadline, and an answer arriving after the 202 but before it would be
+        recorded for a request that no longer waits for one."""
+        expires_at = utcnow() + timedelta(seconds=timeout)
         self._held[request_id] = (
             asyncio.get_running_loop().create_future(),
             time.monotonic() + timeout,
         )
-        await self._db.write(self._insert, request_id, timeout)
+        await self._db.write(self._insert, request_id, expires_at)
 
     async def answer_of(self, request_id: str) -> Answer | None:
         """The run's answer once it comes, or ``None`` when the hold times out."""
@@ -99,15 +105,10 @@ class HeldRequests:
                 if held is not None and not held[0].done():
                     held[0].set_result(answer)
 
-    def _insert(self, request_id: str, timeout: float) -> None:
-        now = utcnow()
+    def _insert(self, request_id: str, expires_at: datetime) -> None:
         with self._db.engine.begin() as conn:
-            conn.execute(delete(HELD).where(HELD.c.expires_at < now - KEEP_ANSWERED))
-            conn.execute(
-                insert(HELD).values(
-                    request_id=request_id, expires_at=now + timedelta(seconds=timeout)
-                )
-            )
+            conn.execute(delete(HELD).where(HELD.c.expires_at < utcnow() - KEEP_ANSWERED))
+            conn.execute(insert(HELD).values(request_id=request_id, expires_at=expires_at))
 
     def _answers(self, request_ids: list[str]) -> dict[str, Answer]:
         query = select(HELD.c.request_id, HELD.c.answer).where(
