@@ -78,6 +78,10 @@ def test_numbers_of_every_shape(number: str, around: str) -> None:
         '{"a": 1, "\\u0061": 2}', "[NaN]", "[Infinity]", "[-Infinity]", "[1,]", "[01]",
         "\ufeff[1]", "[" * 64 + "]" * 64, "[" * 65 + "]" * 65, '{"a":' * 64 + "1" + "}" * 64,
         '{"a":' * 65 + "1" + "}" * 65, "[" * 300 + "]" * 300, "[1] x", "", " ", '"x"', "7",
+        '{"a": "\\u003a", "a": 1}', '{"a:b": 1, "a:b": 2}', '{"\\u003a": 1, "\\u003A": 2}',
+        '[{"n": 1, "n": null}]', '["\\u006e", 1e400]', '["\\u000a", -1e999]',
+        '{"a": [1e400], "b": "\\n"}', "[" * 63 + "1" + "]" * 63, "[" * 64 + "1" + "]" * 64,
+        '{"a":' * 63 + "[]" + "}" * 63, '{"a":' * 64 + "{}" + "}" * 64,
     ],
 )  # fmt: skip
 def test_edge_cases(text: str) -> None:
@@ -101,6 +105,35 @@ def test_mutated_bytes(document: Any, data: st.DataObject) -> None:
         else:
             del body[position]
     assert_same(bytes(body))
+
+
+ODD_TEXT = st.text(alphabet=':n\n\\"aé😀\x00', max_size=6)
+"""Strings of the characters the fast path's check counts or looks for."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        ODD_TEXT,
+        st.recursive(ODD_TEXT | st.none(), lambda inner: st.lists(inner, max_size=3), max_leaves=8),
+        min_size=1,
+        max_size=4,
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_duplicate_key_is_refused_alike(
+    document: dict[str, Any], ascii_only: bool, nested: bool
+) -> None:
+    """An object with its first key written twice, at the top or nested, whatever colons,
+    ``n`` and escapes its strings hold."""
+    key, value = next(iter(document.items()))
+    pair = json.dumps({key: value}, ensure_ascii=ascii_only)[1:-1]
+    body = json.dumps(document, ensure_ascii=ascii_only)[:-1] + ", " + pair + "}"
+    if nested:
+        body = '{"outer": [1, ' + body + "]}"
+    assert_same(body.encode())
+    assert outcome(parse_json, body.encode()) == ("refused", "400 UNSUPPORTED_JSON")
 
 
 def test_ordinary_json_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
