@@ -3,7 +3,8 @@ gateway's: ``python flows.py`` serves them as deployments of this process.
 
 Each run writes what it completed with to ``$HIGHWAY_TEST_OUT/<flow run id>.json``.
 The waiting flows register their wait with the gateway named in their trigger data
-(``gateway``, ``token``, ``order``), then pause or suspend for a ``Reply``.
+(``gateway``, ``token``, ``order``), then pause or suspend for a ``Reply``. ``typed``
+takes only trigger data with an integer ``quantity`` (its deployment's parameter schema).
 """
 
 from __future__ import annotations
@@ -17,12 +18,23 @@ import httpx
 from prefect import flow, pause_flow_run, serve, suspend_flow_run
 from prefect.input import RunInput
 from prefect.runtime import flow_run
+from pydantic import BaseModel
 
 OUT = Path(os.environ["HIGHWAY_TEST_OUT"])
 
 
 class Reply(RunInput):
     text: str
+
+
+class Quantity(BaseModel):
+    quantity: int
+
+
+class TypedTrigger(BaseModel):
+    trigger_type: str
+    trigger_data: Quantity
+    tenant_id: str | None
 
 
 def completed(value: Any) -> None:
@@ -51,6 +63,11 @@ def echo(trigger: dict[str, Any]) -> None:
 
 
 @flow
+def typed(trigger: TypedTrigger) -> None:
+    completed(trigger.model_dump())
+
+
+@flow
 def paused(trigger: dict[str, Any]) -> None:
     register_wait(trigger)
     reply = pause_flow_run(wait_for_input=Reply, timeout=120)
@@ -67,6 +84,7 @@ def suspended(trigger: dict[str, Any]) -> None:
 if __name__ == "__main__":
     serve(
         echo.to_deployment(name="test"),
+        typed.to_deployment(name="test"),
         paused.to_deployment(name="test"),
         suspended.to_deployment(name="test"),
         limit=20,

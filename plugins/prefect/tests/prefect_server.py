@@ -24,7 +24,7 @@ from highway_triggers.testing import ServerThread, free_port, wait_until
 REPO = Path(__file__).resolve().parents[3]
 VENV = Path(os.environ.get("HIGHWAY_TEST_PREFECT_VENV", REPO / ".tools" / "prefect-venv"))
 FLOWS = Path(__file__).with_name("flows.py")
-DEPLOYMENTS = ("echo:test", "paused:test", "suspended:test")
+DEPLOYMENTS = ("echo:test", "typed:test", "paused:test", "suspended:test")
 
 
 class Prefect:
@@ -56,6 +56,21 @@ class Prefect:
         answer = self.api.get(f"/flow_runs/{run_id}")
         answer.raise_for_status()
         return str(answer.json()["state_name"])
+
+    def waiting_for_input(self, run_id: str, timeout: float = 30) -> None:
+        """Until the run is paused (or suspended) and has saved its input's schema (the
+        flow saves it just after its pause is accepted)."""
+
+        def saved() -> bool:
+            answer = self.api.get(f"/flow_runs/{run_id}")
+            answer.raise_for_status()
+            state = answer.json()["state"] or {}
+            keyset = state.get("state_details", {}).get("run_input_keyset")
+            if state.get("type") != "PAUSED" or not keyset:
+                return False
+            return self.api.get(f"/flow_runs/{run_id}/input/{keyset['schema']}").is_success
+
+        wait_until(saved, timeout=timeout, interval=0.1)
 
     def completed_with(self, run_id: str, timeout: float = 30) -> Any:
         """What the run completed with (``flows.completed``), once it has."""

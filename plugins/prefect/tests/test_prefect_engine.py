@@ -75,6 +75,30 @@ def deploy(client: httpx.Client, workflow: str) -> None:
     assert answer.status_code == 200, answer.text
 
 
+def waiting_run(gateway: RunningGateway, workflow: str, marker: str) -> tuple[str, str]:
+    """Deploy and fire ``workflow`` (a waiting flow) with ``marker``; its run's id and the
+    correlation key of the wait it registered, once it has."""
+    client = gateway.admin
+    deploy(client, workflow)
+    order = f"order-{marker[:8]}"
+    data = {"marker": marker, "gateway": gateway.url, "token": ADMIN_TOKEN, "order": order}
+    run_id = settled_dispatch(client, fire(client, workflow, data, key=marker))["execution_id"]
+    wait_for_wait(client, "acme", run_id)
+    return str(run_id), order
+
+
+def reply(client: httpx.Client, tenant: str, order: str, payload: dict[str, Any]) -> str:
+    """Send tenant ``acme``'s ``reply`` event for ``order``; its one dispatch's id."""
+    event = client.post(
+        "/api/v1/events/acme",
+        headers={"Authorization": f"Bearer {tenant}"},
+        json={"event_name": "reply", "correlation_key": order, "payload": payload},
+    )
+    assert event.status_code == 202, event.text
+    (dispatch_id,) = event.json()["dispatch_ids"]
+    return str(dispatch_id)
+
+
 def test_a_delivery_starts_one_run_that_completes_with_the_trigger_data(
     prefect: Prefect, start: Any
 ) -> None:
@@ -129,20 +153,10 @@ def test_a_waiting_run_is_resumed_by_an_event_with_its_correlation_key(
     prefect: Prefect, start: Any, flow: str
 ) -> None:
     gateway = start()
-    client = gateway.client()
     tenant = tenant_token(gateway, "acme")
     workflow, marker = f"{flow}:test", uuid.uuid4().hex
-    deploy(client, workflow)
-    order = f"order-{marker[:8]}"
-    data = {"marker": marker, "gateway": gateway.url, "token": ADMIN_TOKEN, "order": order}
-    run_id = settled_dispatch(client, fire(client, workflow, data, key=marker))["execution_id"]
-    wait_for_wait(client, "acme", run_id)
-    event = client.post(
-        "/api/v1/events/acme",
-        headers={"Authorization": f"Bearer {tenant}"},
-        json={"event_name": "reply", "correlation_key": order, "payload": {"text": "approved"}},
-    )
-    assert event.status_code == 202, event.text
+    run_id, order = waiting_run(gateway, workflow, marker)
+    reply(gateway.admin, tenant, order, {"text": "approved"})
     done = prefect.completed_with(run_id, timeout=45)
     assert done["reply"] == "approved"
     assert done["trigger"]["trigger_data"]["marker"] == marker
@@ -157,9 +171,49 @@ def test_an_unknown_deployment_fails_the_dispatch_at_once(start: Any) -> None:
     assert "404" in row["last_error"] and "Deployment not found" in row["last_error"]
 
 
-def test_a_resume_prefect_rejects_fails_the_dispatch_with_its_reason(
+def test_parameters_the_deployments_schema_refuses_fail_the_dispatch_at_once(
     prefect: Prefect, start: Any
 ) -> None:
+    """Prefect answers 409 to parameters that fail the deployment's schema (a status the
+    core's http engine would retry): the dispatch is dead after one attempt, with
+    Prefect's message, and Prefect made no run."""
+    client = start().client()
+    deploy(client, "typed:test")
+    marker = uuid.uuid4().hex
+    data = {"marker": marker, "quantity": "many"}
+    row = settled_dispatch(client, fire(client, "typed:test", data, key=marker))
+    assert (row["status"], row["attempts"], row["execution_id"]) == ("dead", 1, None), row
+    refused = "Prefect answered 409: Error creating flow run: Validation failed for field"
+    assert f"{refused} 'trigger.trigger_data.quantity'" in row["last_error"], row
+    assert prefect.runs("typed:test", marker) == []
+
+
+@pytest.mark.parametrize("flow", ["paused", "suspended"])
+def test_a_resume_whose_input_fails_the_runs_schema_fails_the_dispatch_at_once(
+    prefect: Prefect, start: Any, flow: str
+) -> None:
+    """Prefect answers 200 with ``REJECT`` to run input that fails the run's schema: the
+    dispatch is dead after one attempt, with Prefect's reason, and the run stays paused.
+
+    The event is sent once the run is paused and has saved its input's schema: sooner,
+    Prefect answers ``ABORT`` (not paused yet) or ``REJECT`` "Run input schema not found."
+    (the adapter's ``SCHEMA_NOT_YET_SAVED``), both retried, and the first attempt would
+    not meet the schema's REJECT."""
+    gateway = start()
+    tenant = tenant_token(gateway, "acme")
+    run_id, order = waiting_run(gateway, f"{flow}:test", uuid.uuid4().hex)
+    prefect.waiting_for_input(run_id)
+    row = settled_dispatch(gateway.admin, reply(gateway.admin, tenant, order, {"text": 42}))
+    assert (row["status"], row["attempts"]) == ("dead", 1), row
+    rejected = "Prefect rejected the resume: Reason: Validation failed for field 'text'."
+    assert f"{rejected} Failure reason: 42 is not of type 'string'" in row["last_error"], row
+    assert prefect.state(run_id) == {"paused": "Paused", "suspended": "Suspended"}[flow]
+
+
+def test_a_resume_of_a_run_prefect_does_not_know_is_not_retried(
+    prefect: Prefect, start: Any
+) -> None:
+    """Prefect's 404 for an unknown flow run is final (not retryable), and says so."""
     gateway = start()
     engine = gateway.gateway.engine
     with pytest.raises(Exception) as refused:

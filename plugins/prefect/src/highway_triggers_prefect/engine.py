@@ -139,8 +139,7 @@ class PrefectEngine(EngineAdapter):
         runs = await self._call("POST", "/flow_runs/filter", json=body)
         return [
             PausedRun(str(run["id"]), str(run.get("state_name") or "Paused"), _time(run))
-            for run in runs
-            if isinstance(runs, list)
+            for run in (runs if isinstance(runs, list) else [])
             if isinstance(run, dict) and run.get("id")
         ]
 
