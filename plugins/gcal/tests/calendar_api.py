@@ -58,6 +58,8 @@ class FakeCalendarApi(FakeOutage):
     token_grants: list[str] = field(default_factory=list)
     refused_tokens: int = 0
     lists: list[dict[str, str]] = field(default_factory=list)
+    """Each authorized ``events.list`` call: its ``calendar``, its access token (``bearer``: one
+    per poller, which tells pollers apart) and its query."""
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -203,7 +205,8 @@ class FakeCalendarApi(FakeOutage):
             return error(401, "Invalid Credentials", "authError")
         calendar = unquote(request.path_params["calendar"])
         query = request.query_params
-        self.lists.append({"calendar": calendar, **query})
+        bearer = request.headers["authorization"].partition(" ")[2]
+        self.lists.append({"calendar": calendar, "bearer": bearer, **query})
         with self._lock:
             sync = query.get("syncToken")
             if sync is not None:

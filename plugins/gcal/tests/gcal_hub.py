@@ -43,30 +43,13 @@ class Hub(PluginHub):
     api_url: str
 
     def calendar(self) -> str:
-        """A new calendar id, and a refresh token for it (its client id is the calendar)."""
-        return f"team-{next(_names)}-{secrets.token_hex(3)}@group.calendar.google.com"
-
-    def credentials(self, calendar: str) -> dict[str, Any]:
-        refresh = f"1//{secrets.token_urlsafe(16)}"
-        self.api.refresh_tokens[refresh] = calendar
-        return {
-            "type": "oauth",
-            "client_id": calendar,
-            "client_secret": "GOCSPX-test-secret",
-            "refresh_token": refresh,
-            "token_uri": f"{self.api_url}/token",
-        }
+        """A new calendar id."""
+        return new_calendar()
 
     def deploy(self, calendar: str, expect: int = 200, **config: Any) -> str:
         workflow_id = f"cal-wf-{next(_names)}"
-        config = {
-            "calendar_id": calendar,
-            "credentials": self.credentials(calendar),
-            "poll_interval_seconds": 1,
-            **config,
-        }
         self.gateway.deploy(
-            workflow_id, {"type": "GOOGLE_CALENDAR", "config": config}, expect=expect
+            workflow_id, trigger(self.api, self.api_url, calendar, **config), expect=expect
         )
         return workflow_id
 
@@ -101,6 +84,33 @@ class Hub(PluginHub):
         if workflow_id is None:
             return rows
         return [r for r in rows if any(t["workflow_id"] == workflow_id for t in r["targets"])]
+
+
+def new_calendar() -> str:
+    """A calendar id no other test uses."""
+    return f"team-{next(_names)}-{secrets.token_hex(3)}@group.calendar.google.com"
+
+
+def trigger(api: FakeCalendarApi, api_url: str, calendar: str, **config: Any) -> dict[str, Any]:
+    """A GOOGLE_CALENDAR trigger of ``calendar`` at the API served at ``api_url``, polled
+    every second, with ``config``; its credentials a new refresh token (its client id is
+    the calendar)."""
+    refresh = f"1//{secrets.token_urlsafe(16)}"
+    api.refresh_tokens[refresh] = calendar
+    credentials = {
+        "type": "oauth",
+        "client_id": calendar,
+        "client_secret": "GOCSPX-test-secret",
+        "refresh_token": refresh,
+        "token_uri": f"{api_url}/token",
+    }
+    config = {
+        "calendar_id": calendar,
+        "credentials": credentials,
+        "poll_interval_seconds": 1,
+        **config,
+    }
+    return {"type": "GOOGLE_CALENDAR", "config": config}
 
 
 @contextmanager
