@@ -21,6 +21,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -786,6 +787,42 @@ class GatewayProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+@contextmanager
+def running_replicas(
+    database_url: str, tmp_path: Any, count: int = 2, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[list[GatewayProcess], FakeEngine]]:
+    """``count`` gateway processes on one database (PostgreSQL: replicas), delivering to one
+    :class:`FakeEngine` over HTTP, and the engine; stopped on exit. The first migrates the
+    database, the others start after it, together. Engine calls time out after 1 s and a
+    dispatch lease lasts 2 s, so that a replica killed mid-delivery hands its rows over
+    soon. ``env``: more variables for every process (a plugin's settings); logs go to
+    ``tmp_path/a.log``, ``b.log`` …"""
+    with running_engine() as (engine, engine_url):
+        common = gateway_env(
+            database_url,
+            tmp_path,
+            engine="http",
+            engine_url=engine_url,
+            engine_timeout_seconds=1,
+            dispatch_lease_seconds=2,
+        ) | dict(env or {})
+        processes = [
+            GatewayProcess(
+                {**common, "HIGHWAY_AUTO_MIGRATE": "true" if n == 0 else "false"},
+                os.path.join(tmp_path, f"{chr(ord('a') + n)}.log"),
+            )
+            for n in range(count)
+        ]
+        try:
+            processes[0].start()
+            with ThreadPoolExecutor(max(count - 1, 1)) as pool:
+                list(pool.map(GatewayProcess.start, processes[1:]))
+            yield processes, engine
+        finally:
+            for process in processes:
+                process.stop()
 
 
 def run_cli(

@@ -12,7 +12,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,8 +22,7 @@ from sqlalchemy import create_engine, text
 from highway_triggers.testing import (
     FakeEngine,
     GatewayProcess,
-    gateway_env,
-    running_engine,
+    running_replicas,
     wait_until,
 )
 
@@ -53,29 +51,8 @@ class Replica:
 def replicas(
     postgres_url: str, tmp_path: Path, bytecode_env: dict[str, str]
 ) -> Iterator[tuple[list[Replica], FakeEngine]]:
-    with running_engine() as (engine, engine_url):
-        env = bytecode_env | gateway_env(
-            postgres_url,
-            tmp_path,
-            engine="http",
-            engine_url=engine_url,
-            engine_timeout_seconds=1,
-            dispatch_lease_seconds=2,  # a killed replica's leased rows come back soon
-        )
-        first = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "true"}, tmp_path / "a.log").start()
-        others = [
-            GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "false"}, tmp_path / f"{name}.log")
-            for name in "bc"
-        ]
-        with ThreadPoolExecutor(2) as pool:
-            list(pool.map(GatewayProcess.start, others))
-        processes = [first, *others]
-        running = [Replica(n, p) for n, p in zip("abc", processes, strict=True)]
-        try:
-            yield running, engine
-        finally:
-            for replica in running:
-                replica.process.stop()
+    with running_replicas(postgres_url, tmp_path, 3, env=bytecode_env) as (processes, engine):
+        yield [Replica(n, p) for n, p in zip("abc", processes, strict=True)], engine
 
 
 def claimed_slots(postgres_url: str, schedule_id: str) -> list[datetime]:

@@ -21,8 +21,7 @@ from email_hub import SETTINGS
 from highway_triggers.testing import (
     FakeEngine,
     GatewayProcess,
-    gateway_env,
-    running_engine,
+    running_replicas,
     wait_until,
 )
 
@@ -50,30 +49,12 @@ def replicas(
     postgres_url: str, tmp_path: Path, bytecode_env: dict[str, str]
 ) -> Iterator[tuple[list[Replica], FakeEngine, Dovecot]]:
     server = Dovecot().start()
-    with running_engine() as (engine, engine_url):
-        env = (
-            bytecode_env
-            | gateway_env(
-                postgres_url,
-                tmp_path,
-                engine="http",
-                engine_url=engine_url,
-                engine_timeout_seconds=1,
-                dispatch_lease_seconds=2,  # a killed replica's leased rows come back soon
-            )
-            | SETTINGS
-        )
-        first = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "true"}, tmp_path / "a.log")
-        first.start()
-        second = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "false"}, tmp_path / "b.log")
-        second.start()
-        running = [Replica("a", first), Replica("b", second)]
-        try:
-            yield running, engine, server
-        finally:
-            for replica in running:
-                replica.process.stop()
-            server.close()
+    try:
+        with running_replicas(postgres_url, tmp_path, env=bytecode_env | SETTINGS) as running:
+            processes, engine = running
+            yield [Replica(n, p) for n, p in zip("ab", processes, strict=True)], engine, server
+    finally:
+        server.close()
 
 
 def config(server: Dovecot, account: Account) -> dict[str, Any]:

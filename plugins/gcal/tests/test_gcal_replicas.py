@@ -19,13 +19,12 @@ from typing import Any
 
 import pytest
 from calendar_api import FakeCalendarApi
-from gcal_hub import SETTINGS, gcal_env, new_calendar, trigger
+from gcal_hub import SETTINGS, new_calendar, trigger
 
 from highway_triggers.testing import (
     FakeEngine,
     GatewayProcess,
-    gateway_env,
-    running_engine,
+    running_replicas,
     wait_until,
 )
 
@@ -45,25 +44,10 @@ def replicas(
     bytecode_env: dict[str, str],
     calendar_api: tuple[FakeCalendarApi, str],
 ) -> Iterator[Replicas]:
-    with running_engine() as (engine, engine_url):
-        env = bytecode_env | gateway_env(
-            postgres_url,
-            tmp_path,
-            engine="http",
-            engine_url=engine_url,
-            engine_timeout_seconds=1,
-            dispatch_lease_seconds=2,  # a killed replica's leased rows come back soon
-        )
-        with gcal_env(calendar_api[1]):  # the plugin's settings, in both processes' env
-            first = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "true"}, tmp_path / "a.log")
-            second = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "false"}, tmp_path / "b.log")
-        try:
-            first.start()
-            second.start()
-            yield first, second, engine
-        finally:
-            first.stop()
-            second.stop()
+    plugin = {**SETTINGS, "HIGHWAY_GCAL_API_BASE": calendar_api[1]}
+    with running_replicas(postgres_url, tmp_path, env=bytecode_env | plugin) as running:
+        (first, second), engine = running
+        yield first, second, engine
 
 
 def deploy(replica: GatewayProcess, workflow_id: str, definition: dict[str, Any]) -> None:
