@@ -24,7 +24,7 @@ from slack_hub import (
     resumed,
     serving,
 )
-from slack_web import TEAM, FakeSlackApi, serving_api
+from slack_web import TEAM, ApiCall, FakeSlackApi, serving_api
 
 from highway_triggers.fixtures import database_of
 from highway_triggers.testing import running_engine, wait_until
@@ -118,11 +118,17 @@ def click(
     return payload
 
 
+def posting(slack: FakeSlackApi, prompt: dict[str, Any]) -> ApiCall:
+    """The ``chat.postMessage`` call that posted ``prompt``."""
+    (call,) = [c for c in slack.posted() if c.body.get("ok") and c.body["ts"] == prompt["ts"]]
+    return call
+
+
 def sent_to_slack(slack: FakeSlackApi, prompt: dict[str, Any]) -> dict[str, Any]:
     """The ``chat.postMessage`` body that posted ``prompt``."""
-    (call,) = [c for c in slack.posted() if c.body.get("ok") and c.body["ts"] == prompt["ts"]]
-    assert call.sent is not None
-    return call.sent
+    sent = posting(slack, prompt).sent
+    assert sent is not None
+    return sent
 
 
 def waits_of(hub: Hub, run_id: str) -> list[dict[str, Any]]:
@@ -185,7 +191,7 @@ def test_a_prompt_is_posted_with_its_buttons_and_waits(
             },
         ],
     }
-    assert slack.calls[-1].token == BOT_TOKEN
+    assert posting(slack, prompt).token == BOT_TOKEN
     ts = prompt["ts"]
     assert prompt == {
         "prompt_id": prompt["prompt_id"],
