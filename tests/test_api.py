@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from sqlalchemy import select, update
 
@@ -24,6 +23,7 @@ from highway_triggers.testing import (
     RunningGateway,
     gateway_settings,
     running_gateway,
+    tenant_jwt,
     wait_until,
 )
 
@@ -40,12 +40,6 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert re.fullmatch(r"[A-Z][A-Z0-9_]*", body["code"])
     assert isinstance(body["message"], str) and body["message"]
     return body
-
-
-def sign(secret: str, tenant_id: str) -> str:
-    return jwt.encode(
-        {"tenant_id": tenant_id, "exp": int(time.time()) + 600}, secret, algorithm="HS256"
-    )
 
 
 # admin auth -----------------------------------------------------------------------------------
@@ -213,7 +207,7 @@ def test_metrics(gateway: RunningGateway) -> None:
             "triggers": [{"type": "EVENT", "config": {"event_type": "ping"}}],
         },
     )
-    tenant = gateway.client(token=sign(secret, "acme"))
+    tenant = gateway.client(token=tenant_jwt(secret, "acme"))
     assert tenant.post("/api/v1/events/acme", json={"event_name": "ping"}).status_code == 202
     assert tenant.post("/api/v1/events/acme", json={"event_name": "pong"}).status_code == 404
     wait_until(lambda: gateway.gateway.engine.calls)
@@ -317,7 +311,7 @@ def test_tenant_create_stores_secret_encrypted(gateway: RunningGateway) -> None:
         },
     )
     assert deploy.status_code == 200
-    event = gateway.client(token=sign(secret, "acme")).post(
+    event = gateway.client(token=tenant_jwt(secret, "acme")).post(
         "/api/v1/events/acme", json={"event_name": "ping"}
     )
     assert event.status_code == 202, event.text
@@ -363,7 +357,7 @@ def test_a_tenant_secret_sealed_with_another_key_is_a_clear_503(gateway: Running
     with gateway.gateway.db.engine.begin() as conn:  # as if the gateway's secret key changed
         foreign = SecretCipher("another-secret-key").encrypt(secret["jwt_secret"])
         conn.execute(update(TENANTS).values(jwt_secret_encrypted=foreign))
-    tenant = gateway.client(token=sign(secret["jwt_secret"], "acme"))
+    tenant = gateway.client(token=tenant_jwt(secret["jwt_secret"], "acme"))
     answer = tenant.post("/api/v1/events/acme", json={"event_name": "ping"})
     assert_error(answer, 503, "SECRET_KEY_MISMATCH")
 
@@ -378,7 +372,7 @@ def test_tenant_rotate(gateway: RunningGateway) -> None:
             "triggers": [{"type": "EVENT", "config": {"event_type": "ping"}}],
         },
     )
-    old_token = sign(old, "acme")
+    old_token = tenant_jwt(old, "acme")
     assert (
         gateway.client(token=old_token)
         .post("/api/v1/events/acme", json={"event_name": "ping"})
@@ -397,7 +391,7 @@ def test_tenant_rotate(gateway: RunningGateway) -> None:
     )
     assert_error(answer, 401, "INVALID_TOKEN")
     assert (
-        gateway.client(token=sign(new, "acme"))
+        gateway.client(token=tenant_jwt(new, "acme"))
         .post("/api/v1/events/acme", json={"event_name": "ping"})
         .status_code
         == 202

@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
-import jwt
 import pytest
 
 from highway_triggers.client import AsyncHighwayClient, HighwayClient, HighwayError
-from highway_triggers.testing import ADMIN_TOKEN, FakeEngine, RunningGateway, wait_until
+from highway_triggers.testing import (
+    ADMIN_TOKEN,
+    FakeEngine,
+    RunningGateway,
+    tenant_token,
+    wait_until,
+)
 
 EngineGateway = tuple[RunningGateway, FakeEngine]
 
 
-def tenant_jwt(gateway: RunningGateway, tenant_id: str) -> str:
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id})
-    assert created.status_code == 201, created.text
-    claims = {"tenant_id": tenant_id, "exp": int(time.time()) + 600}
-    return jwt.encode(claims, created.json()["jwt_secret"], algorithm="HS256")
-
-
 def test_wait_for_event_then_an_event_resumes_the_run(engine_gateway: EngineGateway) -> None:
     gateway, engine = engine_gateway
-    token = tenant_jwt(gateway, "acme")
+    token = tenant_token(gateway, "acme")
     with (
         HighwayClient(gateway.url, ADMIN_TOKEN) as client,
         HighwayClient(gateway.url, token) as app,

@@ -12,9 +12,8 @@ import time
 from typing import Any
 
 import httpx
-import jwt
 
-from highway_triggers.testing import FakeEngine, RunningGateway, wait_until
+from highway_triggers.testing import FakeEngine, RunningGateway, tenant_token, wait_until
 
 EngineGateway = tuple[RunningGateway, FakeEngine]
 
@@ -159,9 +158,7 @@ def test_fifty_concurrent_hooks_and_events_resume_a_single_use_wait_once(
     engine_gateway: EngineGateway,
 ) -> None:
     gateway, engine = engine_gateway
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": "acme"})
-    claims = {"tenant_id": "acme", "exp": int(time.time()) + 600}
-    jwt_token = jwt.encode(claims, created.json()["jwt_secret"], algorithm="HS256")
+    jwt_token = tenant_token(gateway, "acme")
     wait = register(gateway, token="race")
 
     async def race() -> list[int]:

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 
 from highway_triggers.core.errors import ConfigError
@@ -28,6 +27,7 @@ from highway_triggers.testing import (
     gateway_env,
     gateway_settings,
     running_gateway,
+    tenant_token,
 )
 
 TIMEOUT = 1.0
@@ -55,13 +55,6 @@ def count(gateway: RunningGateway, table: str) -> int:
     with gateway.gateway.db.engine.connect() as conn:
         rows: int = conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar()
     return rows
-
-
-def tenant_token(gateway: RunningGateway, tenant_id: str) -> str:
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id})
-    assert created.status_code == 201, created.text
-    claims = {"tenant_id": tenant_id, "exp": int(time.time()) + 600}
-    return jwt.encode(claims, created.json()["jwt_secret"], algorithm="HS256")
 
 
 # raw sockets against a served gateway -------------------------------------------------

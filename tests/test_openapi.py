@@ -6,13 +6,11 @@ tests/test_schema_fuzz.py)."""
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import jwt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,7 +23,13 @@ from highway_triggers.core.openapi import operation, operation_of
 from highway_triggers.core.pages import Pages, html_endpoint
 from highway_triggers.core.validation import IDENTIFIER_SCHEMA, is_identifier
 from highway_triggers.core.waits import TOKEN_PATTERN, WaitRequest
-from highway_triggers.testing import RunningGateway, gateway_settings, running_gateway
+from highway_triggers.testing import (
+    RunningGateway,
+    create_tenant,
+    gateway_settings,
+    running_gateway,
+    tenant_jwt,
+)
 
 OPEN = {"/health", "/metrics", "/openapi.json"}
 SIGNED = {
@@ -263,11 +267,8 @@ event_bodies = st.fixed_dictionaries(
 @pytest.fixture(scope="module")
 def acme(served: RunningGateway) -> httpx.Client:
     """A client with the JWT of tenant ``acme`` (whose rate is not limited)."""
-    spec = {"tenant_id": "acme", "rate_limit_per_second": 1e6, "burst": 1_000_000}
-    created = served.client().post("/api/v1/tenants", json=spec)
-    assert created.status_code == 201, created.text
-    claims = {"tenant_id": "acme", "exp": int(time.time()) + 3600}
-    return served.client(token=jwt.encode(claims, created.json()["jwt_secret"], "HS256"))
+    secret = create_tenant(served, "acme", rate_limit_per_second=1e6, burst=1_000_000)
+    return served.client(token=tenant_jwt(secret, "acme", ttl=3600))
 
 
 @settings(max_examples=60, deadline=None)

@@ -7,9 +7,8 @@ import time
 from typing import Any
 
 import httpx
-import jwt
 
-from highway_triggers.testing import FakeEngine, RunningGateway, wait_until
+from highway_triggers.testing import FakeEngine, RunningGateway, tenant_token, wait_until
 
 EngineGateway = tuple[RunningGateway, FakeEngine]
 SCHEMA = {
@@ -48,13 +47,6 @@ def error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     body: dict[str, Any] = response.json()
     assert body["status"] == "error" and body["code"] == code and body["message"], body
     return body
-
-
-def tenant_token(gateway: RunningGateway, tenant_id: str) -> str:
-    created = gateway.client().post("/api/v1/tenants", json={"tenant_id": tenant_id})
-    assert created.status_code == 201, created.text
-    claims = {"tenant_id": tenant_id, "exp": int(time.time()) + 600}
-    return jwt.encode(claims, created.json()["jwt_secret"], algorithm="HS256")
 
 
 def test_create_read_update_delete(gateway: RunningGateway) -> None:
@@ -246,12 +238,7 @@ def test_trigger_target_must_exist_and_be_one(gateway: RunningGateway) -> None:
 
 def test_template_runs_share_the_tenant_rate_limit(gateway: RunningGateway) -> None:
     create(gateway, input_schema=None)
-    tenant = gateway.client().post(
-        "/api/v1/tenants", json={"tenant_id": "acme", "rate_limit_per_second": 1, "burst": 2}
-    )
-    assert tenant.status_code == 201, tenant.text
-    claims = {"tenant_id": "acme", "exp": int(time.time()) + 600}
-    token = jwt.encode(claims, tenant.json()["jwt_secret"], algorithm="HS256")
+    token = tenant_token(gateway, "acme", rate_limit_per_second=1, burst=2)
     answers = [
         gateway.client(token).post("/api/v1/templates/onboarding/run", json={"input": {}})
         for _ in range(3)
