@@ -210,6 +210,31 @@ def test_a_resume_whose_input_fails_the_runs_schema_fails_the_dispatch_at_once(
     assert prefect.state(run_id) == {"paused": "Paused", "suspended": "Suspended"}[flow]
 
 
+def test_a_resume_of_a_run_that_ended_fails_the_dispatch_at_once(
+    prefect: Prefect, start: Any
+) -> None:
+    """Prefect aborts a resume of a run that is not paused. A run still to pause is
+    retried; one that completed never will be: the dispatch is dead after one attempt,
+    naming the run's state, and leaves no resume marker on the run."""
+    gateway = start()
+    client, tenant = gateway.admin, tenant_token(gateway, "acme")
+    deploy(client, "echo:test")
+    marker = uuid.uuid4().hex
+    run_id = settled_dispatch(client, fire(client, "echo:test", {"marker": marker}, key=marker))[
+        "execution_id"
+    ]
+    prefect.completed_with(run_id)
+    order = f"order-{marker[:8]}"
+    wait = {"tenant_id": "acme", "workflow_run_id": run_id, "event_name": "reply"}
+    registered = client.post("/api/v1/waits", json={**wait, "correlation_key": order})
+    assert registered.status_code in (200, 201), registered.text
+    row = settled_dispatch(client, reply(client, tenant, order, {"text": "late"}))
+    assert (row["status"], row["attempts"]) == ("dead", 1), row
+    assert f"flow run {run_id} is COMPLETED: it can no longer be resumed" in row["last_error"]
+    inputs = prefect.api.post(f"/flow_runs/{run_id}/input/filter", json={"prefix": "highway-"})
+    assert inputs.status_code == 200 and inputs.json() == [], inputs.text
+
+
 def test_a_resume_of_a_run_prefect_does_not_know_is_not_retried(
     prefect: Prefect, start: Any
 ) -> None:

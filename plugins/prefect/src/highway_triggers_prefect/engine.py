@@ -29,6 +29,8 @@ BUSY_RETRIES = 5
 """503s retried within one call, after 0.05, 0.1, 0.2, 0.4, 0.8 s (jittered): Prefect's
 answer to a write its SQLite database refused ("database is locked"), which rolled back."""
 BUSY_BACKOFF_SECONDS = 0.05
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
+"""Prefect's state types of a run that ended: a resume Prefect aborts then is final."""
 SCHEMA_NOT_YET_SAVED = "Run input schema not found."
 """Prefect's ``REJECT`` of a resume that came between a run's pause and the save of its
 input's schema (the flow writes it just after pausing): retried, like ``ABORT``."""
@@ -107,7 +109,8 @@ class PrefectEngine(EngineAdapter):
     ) -> None:
         """Resume with ``resume_data`` as the run input. A flow run input named after the
         key marks the resume: an attempt whose answer was lost finds it, and Prefect's
-        ``ABORT`` (the run is no longer paused) then means done."""
+        ``ABORT`` (the run is no longer paused) then means done. Without the mark, an
+        ``ABORT`` is retried (the run may not have paused yet) unless the run has ended."""
         if not _is_uuid(execution_id):
             raise EngineError(f"{execution_id!r} is not a Prefect flow run id", retryable=False)
         marker = marker_key(idempotency_key)
@@ -122,6 +125,11 @@ class PrefectEngine(EngineAdapter):
         reason = _reason(answer)
         if status == "REJECT" and reason != SCHEMA_NOT_YET_SAVED:
             raise EngineError(f"Prefect rejected the resume: {reason}", retryable=False)
+        if status == "ABORT" and (ended := await self._final_state(execution_id)) is not None:
+            raise EngineError(
+                f"flow run {execution_id} is {ended}: it can no longer be resumed",
+                retryable=False,
+            )
         raise EngineError(f"Prefect did not resume flow run {execution_id} ({status}): {reason}")
 
     async def paused_runs(
@@ -159,6 +167,15 @@ class PrefectEngine(EngineAdapter):
             raise EngineError(f"Prefect answered deployment {workflow_id!r} without an id")
         self._deployments[workflow_id] = found = str(deployment["id"])
         return found
+
+    async def _final_state(self, run_id: str) -> str | None:
+        """The type of the run's state when it is final (``COMPLETED``, ``FAILED``,
+        ``CANCELLED``, ``CRASHED``): a run that ended is never paused again, while one
+        Prefect aborted a resume of for being still scheduled or running may pause yet."""
+        run = await self._call("GET", f"/flow_runs/{run_id}")
+        state = run.get("state") if isinstance(run, dict) else None
+        kind = state.get("type") if isinstance(state, dict) else None
+        return kind if kind in FINAL_STATES else None
 
     async def _mark(self, run_id: str, key: str, interaction_id: str) -> bool:
         """Record a resume by ``key``; ``False`` when an earlier attempt recorded it."""
