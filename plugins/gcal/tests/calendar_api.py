@@ -2,7 +2,8 @@
 loopback speaking their documented JSON. ``POST /token`` grants access tokens for known
 refresh tokens (``invalid_grant`` once revoked) or service-account JWTs (RS256, verified
 with the account's public key); ``GET /calendars/{id}/events`` lists with ``syncToken``,
-``pageToken``, ``showDeleted`` and answers ``410`` for an expired sync token;
+``pageToken``, ``showDeleted`` and ``timeMin`` (by end time; ``400`` beside a sync token) and
+answers ``410`` for an expired sync token;
 ``POST /calendars/{id}/events/watch`` opens a channel and ``POST /channels/stop`` closes one.
 An access token past its ``expires_in`` is refused (401)."""
 
@@ -33,6 +34,14 @@ _ids = itertools.count(1)
 
 def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def instant(value: str | dict[str, str]) -> datetime:
+    """An RFC 3339 time, or an event's ``start``/``end`` (``dateTime``, or an all-day
+    ``date`` taken at midnight UTC)."""
+    if isinstance(value, dict):
+        value = value.get("dateTime") or value["date"] + "T00:00:00Z"
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def error(status: int, message: str, reason: str) -> JSONResponse:
@@ -207,6 +216,9 @@ class FakeCalendarApi(FakeOutage):
         query = request.query_params
         bearer = request.headers["authorization"].partition(" ")[2]
         self.lists.append({"calendar": calendar, "bearer": bearer, **query})
+        ending_after = query.get("timeMin")
+        if ending_after is not None and "syncToken" in query:
+            return error(400, "Sync token cannot be used with timeMin.", "invalid")
         with self._lock:
             sync = query.get("syncToken")
             if sync is not None:
@@ -225,6 +237,9 @@ class FakeCalendarApi(FakeOutage):
             items = [self.events[calendar][eid] for _, eid in found]
             if sync is None and query.get("showDeleted") != "true":
                 items = [i for i in items if i["status"] != "cancelled"]
+            if ending_after is not None:
+                after = instant(ending_after)
+                items = [i for i in items if "end" not in i or instant(i["end"]) > after]
             offset = int(query.get("pageToken", "0"))
             size = self.page_size or int(query.get("maxResults", "250"))
             page = items[offset : offset + size]

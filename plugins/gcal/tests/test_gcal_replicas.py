@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from calendar_api import FakeCalendarApi
+from calendar_api import FakeCalendarApi, instant
 from gcal_hub import SETTINGS, new_calendar, trigger
 
 from highway_triggers.testing import (
@@ -191,7 +191,7 @@ def test_a_starting_occurrence_fires_once_across_a_takeover(
     (call,) = engine.started(workflow)
     assert call.body["trigger_data"]["event_id"] == fired["id"]
     first.kill()
-    killed_at = time.monotonic()
+    killed_at, killed = time.monotonic(), datetime.now(UTC)
     wait_until(lambda: polling(standby), timeout=TAKEOVER_SECONDS)
     assert time.monotonic() < clock + 10  # taken over before the fired one starts (+ 11)
 
@@ -200,6 +200,10 @@ def test_a_starting_occurrence_fires_once_across_a_takeover(
     wait_until(lambda: len(lists(api, calendar)) >= synced + 2)  # more rounds: none fired twice
     assert runs(engine, workflow) == Counter(e["id"] for e in (fired, missed, later))
     assert dispatches(standby, workflow) == runs(engine, workflow)
+    # the takeover rebuilt its fires from the events still to end, then synced on
+    rebuild, resumed = pollers(api, calendar)[1][:2]
+    assert "syncToken" not in rebuild and instant(rebuild["timeMin"]) >= killed, rebuild
+    assert "syncToken" in resumed and "timeMin" not in resumed, resumed
     received: dict[str, float] = {}  # each event's first start (a retry comes later)
     for c in engine.starts(workflow):
         received.setdefault(c.body["trigger_data"]["event_id"], c.received_at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -141,8 +142,17 @@ class Calendar:
         self._tokens = tokens
         self._client = client
 
-    async def page(self, *, sync_token: str | None, page_token: str | None, page_size: int) -> Page:
-        """One page of ``events.list`` (instances of recurring events, deleted ones too)."""
+    async def page(
+        self,
+        *,
+        sync_token: str | None,
+        page_token: str | None,
+        page_size: int,
+        ending_after: datetime | None = None,
+    ) -> Page:
+        """One page of ``events.list`` (instances of recurring events, deleted ones too);
+        with ``ending_after`` (``timeMin``, which Google refuses beside a sync token), only
+        the events that end after it."""
         params: dict[str, Any] = {
             "singleEvents": "true",
             "showDeleted": "true",
@@ -150,6 +160,8 @@ class Calendar:
         }
         if sync_token is not None:
             params["syncToken"] = sync_token
+        if ending_after is not None:
+            params["timeMin"] = ending_after.astimezone(UTC).isoformat().replace("+00:00", "Z")
         if page_token is not None:
             params["pageToken"] = page_token
         body = await self._call("GET", self._events, params=params)

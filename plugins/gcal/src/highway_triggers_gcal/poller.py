@@ -223,8 +223,8 @@ class Poller:
             await store.baseline(trigger_id, self.trigger.config.calendar_id, token, began)
             self._metrics.synced("baseline")
             return
-        if starting and not self._loaded:  # after a restart or a takeover
-            items, _, zone = await self._list(calendar, None)
+        if starting and not self._loaded:  # after a restart or a takeover: what is to come
+            items, _, zone = await self._list(calendar, None, ending_after=began)
             self._schedule(items, zone)
             self._loaded = True
         kind = "incremental"
@@ -245,14 +245,18 @@ class Poller:
         self._metrics.synced(kind)
 
     async def _list(
-        self, calendar: Calendar, sync_token: str | None
+        self, calendar: Calendar, sync_token: str | None, ending_after: datetime | None = None
     ) -> tuple[list[dict[str, Any]], str | None, str | None]:
-        """Every page of a sync: the items, the next sync token, the calendar's zone."""
+        """Every page of a sync (or of the events ending after ``ending_after``): the
+        items, the next sync token, the calendar's zone."""
         items: list[dict[str, Any]] = []
         page_token: str | None = None
         while True:
             page: Page = await calendar.page(
-                sync_token=sync_token, page_token=page_token, page_size=self._settings.page_size
+                sync_token=sync_token,
+                page_token=page_token,
+                page_size=self._settings.page_size,
+                ending_after=ending_after,
             )
             items.extend(page.items)
             if page.next_page_token is None:
