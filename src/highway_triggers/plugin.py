@@ -28,11 +28,15 @@ from highway_triggers.core.engine import EngineAdapter, EngineError, PausedRun
 from highway_triggers.core.errors import ConfigError, HTTPError
 from highway_triggers.core.guard import Admitted, IngressGuard, admit_first
 from highway_triggers.core.http import (
+    FORM,
     accepted,
     admin,
     admin_or_tenant,
     context_of,
     duplicate,
+    form_fields,
+    form_payload,
+    media_type,
     read_body,
     read_json,
     read_object,
@@ -75,6 +79,7 @@ from highway_triggers.table import table
 __all__ = [
     "AUTH",
     "DELIVERY_ID_SCHEMA",
+    "FORM",
     "IDENTIFIER_SCHEMA",
     "SECURITY_HEADERS",
     "Accepted",
@@ -132,10 +137,13 @@ __all__ = [
     "delete_oldest",
     "driver_timestamp",
     "duplicate",
+    "form_fields",
+    "form_payload",
     "gateway_options",
     "hash_jitter",
     "html_endpoint",
     "json_option",
+    "media_type",
     "operation",
     "parse_json",
     "path_identifier",

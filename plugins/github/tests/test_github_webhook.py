@@ -18,6 +18,7 @@ from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import highway_triggers_github
 import httpx
@@ -393,6 +394,39 @@ def test_a_push_starts_with_the_documented_trigger_data_and_is_stored_as_sent(hu
         "installation_id": None,
         "payload": body.decode(),  # byte for byte
     }
+
+
+def test_a_form_encoded_delivery_is_taken_from_its_payload_field(hub: Hub) -> None:
+    """GitHub's default content type, ``application/x-www-form-urlencoded``: the JSON comes
+    in the form's ``payload`` field, the signature covers the form as sent. It starts as
+    the JSON body would and is stored as the JSON GitHub sent; a form signed otherwise is
+    401, one without a JSON object in ``payload`` 400 (signed) and starts nothing."""
+    repository = Hub.repository()
+    workflow = hub.deploy({"repository": repository, "events": ["push", "ping"]})
+    document = moved("push.added-modified", repository).replace(  # what a form encodes
+        b'"message": "test a push event"', '"message": "a+b & c=d %20 café"'.encode()
+    )
+    form = "application/x-www-form-urlencoded"
+
+    def deliver(body: bytes, event: str = "push", **options: Any) -> httpx.Response:
+        return hub.deliver(event, body, Content_Type=form, **options)
+
+    delivery_id = new_id()
+    answered(deliver(urlencode({"payload": document}).encode(), delivery_id=delivery_id), 1)
+    assert start_data(hub, workflow)["payload"] == json.loads(document)
+    assert hub.stored(delivery_id).json()["payload"] == document.decode()
+
+    signed_json = {"X_Hub_Signature_256": sign(document, SHARED_SECRET)}
+    unsigned = new_id()
+    answer = deliver(urlencode({"payload": document}).encode(), delivery_id=unsigned, **signed_json)
+    hub.refused(answer, 401, "INVALID_SIGNATURE", unsigned)
+    for body in (b"hook_id=1", b"payload=%7Bnot+json", b"payload=%5B1%5D", b"payload=1&payload=2"):
+        refused = new_id()
+        hub.refused(deliver(body, delivery_id=refused), 400, "MALFORMED_BODY", refused)
+    ping = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    pong = deliver(urlencode({"payload": ping}).encode(), event="ping")
+    assert (pong.status_code, pong.json()["zen"]) == (200, "Keep it logically awesome.")
+    assert hub.started(workflow) == [delivery_id]
 
 
 def test_a_pull_request_starts_with_its_base_branch_head_sha_and_summary(hub: Hub) -> None:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 
 from highway_triggers.core.errors import HTTPError
-from highway_triggers.core.http import max_json_depth
+from highway_triggers.core.http import FORM, max_json_depth, media_type
 from highway_triggers.core.json_body import DEFAULT_MAX_DEPTH, MalformedJSON, parse_json
 
 REDACTED = "[REDACTED]"
@@ -71,13 +71,13 @@ def decode_body(
     """
     if not body:
         return {"body": None, "body_encoding": "none"}
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type == "application/json" or media_type.endswith("+json"):
+    media = media_type(content_type)
+    if media == "application/json" or media.endswith("+json"):
         try:
             return {"body": parse_json(body, max_depth), "body_encoding": "json"}
         except MalformedJSON:
             pass  # not JSON at all: kept as base64
-    elif media_type == "application/x-www-form-urlencoded":
+    elif media == FORM:
         try:
             fields = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=True)
             return {"body": multi_dict(fields, "form"), "body_encoding": "form"}

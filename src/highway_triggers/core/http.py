@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -62,6 +63,44 @@ async def read_object(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise HTTPError(400, "MALFORMED_BODY", "the body must be a JSON object")
     return body
+
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def media_type(content_type: str | None) -> str:
+    """A ``Content-Type`` without its parameters, in lower case (``""`` for none)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """The fields of an ``application/x-www-form-urlencoded`` body; 400 ``MALFORMED_BODY``
+    when it is not one or names a field twice, 400 ``UNSUPPORTED_CHARACTER`` for a NUL."""
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPError(400, "MALFORMED_BODY", "the body is not a URL-encoded form") from None
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        raise HTTPError(400, "MALFORMED_BODY", "the form names a field twice")
+    if any("\x00" in name or "\x00" in value for name, value in pairs):
+        raise HTTPError(400, "UNSUPPORTED_CHARACTER", "the form holds a NUL character")
+    return fields
+
+
+def form_payload(body: bytes, max_depth: int) -> tuple[bytes, dict[str, Any]]:
+    """The JSON object a form carries in its ``payload`` field (how Slack posts
+    interactivity, and GitHub a delivery it encodes as a form), with that field's
+    document: :func:`form_fields`' 400s, 400 ``MALFORMED_BODY`` without the field or when
+    it holds no JSON object, and :func:`parse_json`'s."""
+    fields = form_fields(body)
+    if "payload" not in fields:
+        raise HTTPError(400, "MALFORMED_BODY", "the form has no payload field")
+    document = fields["payload"].encode()
+    payload = parse_json(document, max_depth)
+    if not isinstance(payload, dict):
+        raise HTTPError(400, "MALFORMED_BODY", "the payload field must be a JSON object")
+    return document, payload
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

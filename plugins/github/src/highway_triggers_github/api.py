@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from highway_triggers import BaseTrigger, Event
 from highway_triggers.plugin import (
+    FORM,
     Accepted,
     DeliveryArchive,
     GatewayContext,
@@ -21,6 +22,8 @@ from highway_triggers.plugin import (
     accepted,
     admit_first,
     check_delivery_id,
+    form_payload,
+    media_type,
     operation,
     read_object,
 )
@@ -100,7 +103,7 @@ class GitHubApi:
         event, delivery_id = self._headers(request)
         body = await request.body()  # within the gateway's body limit; kept for the guard
         try:
-            payload = await read_object(request)
+            document, payload = await self._payload(request, body)
         except HTTPError as malformed:  # no repository to find a secret by: the shared one
             await self._verified(request, body, [], delivery_id)  # unsigned: 401, not 400
             self._refused(malformed, delivery_id)
@@ -110,7 +113,7 @@ class GitHubApi:
         among = await self._verified(request, body, triggers, delivery_id)
         data = trigger_data(event, delivery_id, payload)
         if event == "ping":
-            return await self._pong(data, payload, body)
+            return await self._pong(data, payload, document)
         result = await self._context.router.route(
             Event(
                 subtype=SUBTYPE,
@@ -120,10 +123,18 @@ class GitHubApi:
                 correlation_keys=correlation_keys(event, payload),
             ),
             among=among,
-            claim=self.store.claim(delivery_row(data, body)),
+            claim=self.store.claim(delivery_row(data, document)),
         )
         self.metrics.routed(event, result)
         return accepted(result)
+
+    async def _payload(self, request: Request, body: bytes) -> tuple[bytes, dict[str, Any]]:
+        """The delivery's JSON object and the document it came as: the body, or the
+        ``payload`` field of a body GitHub encoded as a form (a webhook whose content type
+        is ``application/x-www-form-urlencoded``, GitHub's default)."""
+        if media_type(request.headers.get("content-type")) == FORM:
+            return form_payload(body, self._context.settings.max_json_depth)
+        return body, await read_object(request)
 
     def _headers(self, request: Request) -> tuple[str, str]:
         """``X-GitHub-Event`` and ``X-GitHub-Delivery``, both required."""
@@ -183,9 +194,11 @@ class GitHubApi:
             return [admitted]
         return list(shared)
 
-    async def _pong(self, data: dict[str, Any], payload: dict[str, Any], body: bytes) -> Response:
+    async def _pong(
+        self, data: dict[str, Any], payload: dict[str, Any], document: bytes
+    ) -> Response:
         """A ``ping`` (a hook was set up): stored and answered, starts nothing."""
-        await self.store.add(delivery_row(data, body))
+        await self.store.add(delivery_row(data, document))
         hook = payload.get("hook_id")
         self._context.router.missed(
             SUBTYPE,

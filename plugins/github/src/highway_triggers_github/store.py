@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def delivery_row(data: dict[str, Any], body: bytes) -> dict[str, Any]:
-    """The archive row of a delivery: its headers and repository, the body as sent."""
+def delivery_row(data: dict[str, Any], document: bytes) -> dict[str, Any]:
+    """The archive row of a delivery: its headers and repository, and the JSON document as
+    GitHub sent it (the body, or a form-encoded delivery's ``payload`` field)."""
     repository = data["repository"] or {}
     return {
         "delivery_id": data["delivery_id"],
@@ -16,7 +17,7 @@ def delivery_row(data: dict[str, Any], body: bytes) -> dict[str, Any]:
         "repository": repository.get("full_name"),
         "repository_id": _integer(repository.get("id")),
         "installation_id": _integer(data["installation_id"]),
-        "payload": body.decode(),
+        "payload": document.decode(),
     }
 
 

@@ -4,7 +4,6 @@ among them) and slash commands, prompts, and a stored request for inspection."""
 from __future__ import annotations
 
 from typing import Any, Literal, NoReturn
-from urllib.parse import parse_qsl
 
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -23,8 +22,9 @@ from highway_triggers.plugin import (
     accepted,
     admit_first,
     check_delivery_id,
+    form_fields,
+    form_payload,
     operation,
-    parse_json,
     read_object,
 )
 from highway_triggers_slack.delivery import (
@@ -158,7 +158,7 @@ class SlackApi:
         is refused (logged, still answered 200)."""
         body = await request.body()
         try:
-            payload = self._payload(body)
+            _, payload = form_payload(body, self._context.settings.max_json_depth)
         except HTTPError as malformed:
             await self._verified(request, body, None, None)
             self._refused(malformed)
@@ -301,16 +301,6 @@ class SlackApi:
             raise
         return among
 
-    def _payload(self, body: bytes) -> dict[str, Any]:
-        """The JSON object in an interactivity form's ``payload`` field."""
-        fields = form_fields(body)
-        if "payload" not in fields:
-            raise HTTPError(400, "MALFORMED_BODY", "the form has no payload field")
-        payload = parse_json(fields["payload"].encode(), self._context.settings.max_json_depth)
-        if not isinstance(payload, dict):
-            raise HTTPError(400, "MALFORMED_BODY", "the payload field must be a JSON object")
-        return payload
-
     def _challenge(self, payload: dict[str, Any]) -> Response:
         """``url_verification`` (the Request URL was set): its challenge, starts nothing."""
         challenge = payload.get("challenge")
@@ -339,21 +329,6 @@ class SlackApi:
         self._context.router.refused(SUBTYPE, error, delivery_id=delivery_id)
         self.metrics.refused(error.code)
         raise error
-
-
-def form_fields(body: bytes) -> dict[str, str]:
-    """The fields of an ``application/x-www-form-urlencoded`` body; 400 ``MALFORMED_BODY``
-    when it is not one or names a field twice, 400 ``UNSUPPORTED_CHARACTER`` for a NUL."""
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPError(400, "MALFORMED_BODY", "the body is not a URL-encoded form") from None
-    fields = dict(pairs)
-    if len(fields) != len(pairs):
-        raise HTTPError(400, "MALFORMED_BODY", "the form names a field twice")
-    if any("\x00" in name or "\x00" in value for name, value in pairs):
-        raise HTTPError(400, "UNSUPPORTED_CHARACTER", "the form holds a NUL character")
-    return fields
 
 
 def _acknowledged(result: RouteResult) -> Response:
