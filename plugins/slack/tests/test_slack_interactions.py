@@ -9,10 +9,13 @@ import json
 import time
 
 import httpx
+from highway_triggers.testing import metric
 from slack_hub import (
+    COMMANDS,
     FORM,
     INTERACTIONS,
     SETTLE_SECONDS,
+    SHARED_SECRET,
     Hub,
     block_actions,
     fixture,
@@ -180,6 +183,26 @@ def test_a_command_no_trigger_takes_is_answered_and_filtered(hub: Hub) -> None:
     assert row["outcome"] == "filtered"
     assert "command '/rollback' is not in commands ['/deploy']" in row["reason"]
     assert [t["workflow_id"] for t in row["targets"]] == [workflow]
+
+
+def test_an_ssl_check_is_answered_and_starts_and_stores_nothing(hub: Hub) -> None:
+    """Slack posts ``ssl_check=1`` (and its old verification token) to a command's or the
+    interactivity Request URL when it is saved: answered 200 (else Slack refuses the URL),
+    signed or not, routing and storing nothing."""
+    team = unique("T")
+    workflow = hub.deploy({"workspace_id": team, "commands": ["/deploy"]})
+    counted = {"type": "ssl_check", "outcome": "answered"}
+    checks = metric(hub.admin, "highway_slack_deliveries_total", **counted)
+    check = b"ssl_check=1&token=gIkuvaNzQIHg97ATvDxqgjtO"
+    for path in (COMMANDS, INTERACTIONS):
+        for secret in (SHARED_SECRET, None):
+            answer = hub.post(path, check, content_type=FORM, secret=secret)
+            assert (answer.status_code, answer.content) == (200, b""), answer.text
+    assert metric(hub.admin, "highway_slack_deliveries_total", **counted) == checks + 4
+    not_a_check = hub.post(COMMANDS, b"ssl_check=0", content_type=FORM)
+    assert not_a_check.status_code == 400, not_a_check.text
+    time.sleep(SETTLE_SECONDS)
+    assert hub.engine.starts(workflow) == []
 
 
 # hostile forms ---------------------------------------------------------------------------------

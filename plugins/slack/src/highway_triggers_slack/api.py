@@ -157,6 +157,8 @@ class SlackApi:
         ``block_id``; a click on a prompt's button, the prompt's run, once: a later click
         is refused (logged, still answered 200)."""
         body = await request.body()
+        if (checked := self._ssl_check(body)) is not None:
+            return checked
         try:
             _, payload = form_payload(body, self._context.settings.max_json_depth)
         except HTTPError as malformed:
@@ -180,6 +182,8 @@ class SlackApi:
         ``team_id`` …), posted to the command's Request URL: verified, stored, routed once
         per ``trigger_id``, answered 200 with a message only its user sees."""
         body = await request.body()
+        if (checked := self._ssl_check(body)) is not None:
+            return checked
         try:
             fields = form_fields(body)
         except HTTPError as malformed:
@@ -309,6 +313,22 @@ class SlackApi:
         self._context.router.missed(SUBTYPE, "url_verification: answered, starts nothing")
         self.metrics.answered("url_verification")
         return JSONResponse({"challenge": challenge})
+
+    def _ssl_check(self, body: bytes) -> Response | None:
+        """Slack's ``ssl_check=1`` form (posted to a command's or the interactivity Request
+        URL when it is saved, and now and then, to check the certificate; no command, no
+        payload): answered 200 without a body, before any signature check, as Slack's own
+        SDKs answer it. It starts and stores nothing. ``None`` for any other request."""
+        if b"ssl_check=1" not in body:  # a field value holds no raw '=': a name does
+            return None
+        try:
+            if form_fields(body).get("ssl_check") != "1":
+                return None
+        except HTTPError:
+            return None
+        self._context.router.missed(SUBTYPE, "ssl_check: answered, starts nothing")
+        self.metrics.answered("ssl_check")
+        return Response(status_code=200)
 
     def _noted(self, kind: str | None) -> Response:
         """A verified request that is no event (``app_rate_limited``): 200, starts nothing."""
