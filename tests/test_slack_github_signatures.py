@@ -188,7 +188,7 @@ def test_hostile_timestamps_are_a_401(timestamp: str) -> None:
     stripe_v1 = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     stripe = f"t={timestamp},v1={stripe_v1}"
     refused(
-        "INVALID_SIGNATURE", signatures.verify_stripe, stripe, body, secret, tolerance=far, now=0
+        "INVALID_SIGNATURE", signatures.verify_stripe, stripe, body, [secret], tolerance=far, now=0
     )
     content = f"msg_1.{timestamp}.".encode() + body
     swh = {

@@ -54,6 +54,7 @@ from highway_triggers.core.tasks import Tasks
 from highway_triggers.core.validation import (
     DELIVERY_ID_SCHEMA,
     IDENTIFIER_SCHEMA,
+    HeaderName,
     Identifier,
     JsonSchema,
     Printable,
@@ -100,6 +101,7 @@ __all__ = [
     "GatewayContext",
     "GitHubAuth",
     "HTTPError",
+    "HeaderName",
     "HighwayClient",
     "HmacAuth",
     "Identifier",

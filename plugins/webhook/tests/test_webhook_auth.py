@@ -24,11 +24,12 @@ def load(shared: Path, name: str) -> Any:
     return json.loads((shared / name).read_text())
 
 
-def swh_headers(vector: dict[str, Any]) -> dict[str, str]:
+def swh_headers(vector: dict[str, Any], prefix: str = "webhook") -> dict[str, str]:
+    """The vector's headers, under the spec's prefix or Svix's (``svix``)."""
     return {
-        "webhook-id": vector["webhook_id"],
-        "webhook-timestamp": str(vector["timestamp"]),
-        "webhook-signature": vector["expected_signature"],
+        f"{prefix}-id": vector["webhook_id"],
+        f"{prefix}-timestamp": str(vector["timestamp"]),
+        f"{prefix}-signature": vector["expected_signature"],
     }
 
 
@@ -65,6 +66,28 @@ def test_standard_webhooks_vectors(hub: Hub, shared_fixtures: Path) -> None:
     hub.refused(hub.post(wrong, body, **swh_headers(v1)), 401, "INVALID_SIGNATURE")
     time.sleep(0.2)
     assert not hub.engine.starts(wrong)
+
+
+def test_svix_headers_verify_and_deduplicate_alike(hub: Hub, shared_fixtures: Path) -> None:
+    """Svix (and the services sending through it) names the headers ``svix-id``,
+    ``svix-timestamp``, ``svix-signature``: the same scheme, taken alike, and ``svix-id``
+    is the delivery id. The three come from one family: a ``webhook-signature`` is checked
+    with ``webhook-id``, never with a ``svix-id`` beside it."""
+    v1, _, v1a = load(shared_fixtures, "standard-webhooks/vectors.json")["vectors"]
+    auth = {"type": "standard-webhooks", "secret": v1["secret"], "public_key": v1a["public_key"]}
+    workflow = hub.deploy({"auth": auth, "timestamp_tolerance_seconds": TEN_YEARS})
+    body = v1["payload"].encode()
+    hub.accepted(hub.post(workflow, body, **swh_headers(v1, "svix")))
+    # the ed25519 vector signs the same message id: verified, then a duplicate
+    again = hub.post(workflow, body, **swh_headers(v1a, "svix"))
+    assert hub.accepted(again, delivered_to=0)["duplicate"] is True
+    mixed = {**swh_headers(v1, "svix"), "webhook-signature": v1["expected_signature"]}
+    hub.refused(hub.post(workflow, body, **mixed), 401, "INVALID_SIGNATURE")
+    hub.refused(
+        hub.post(workflow, body + b" ", **swh_headers(v1, "svix")), 401, "INVALID_SIGNATURE"
+    )
+    time.sleep(0.2)
+    assert len(hub.engine.starts(workflow)) == 1
 
 
 def test_key_rotation_and_refusals_write_nothing(hub: Hub, shared_fixtures: Path) -> None:
@@ -115,6 +138,31 @@ def test_stripe_vectors(hub: Hub, shared_fixtures: Path) -> None:
     event = hub.starts(strict)[0].body["trigger_data"]
     assert event["body"]["type"] == "payment_intent.succeeded"
     assert event["headers"]["stripe-signature"] == "[REDACTED]"
+
+
+def test_hmac_and_stripe_secrets_rotate(hub: Hub) -> None:
+    """``secrets`` lists the keys of a rotation: a body signed with any of them is taken,
+    one signed with another is 401."""
+    old, new, other = b"old-secret", b"new-secret", b"other-secret"
+    body, now = b'{"id": "evt_rotated"}', int(time.time())
+
+    def hex_hmac(key: bytes, content: bytes) -> str:
+        return hmac.new(key, content, hashlib.sha256).hexdigest()
+
+    secrets = [old.decode(), new.decode()]
+    signed = hub.deploy({"auth": {"type": "hmac", "secrets": secrets, "header": "X-Sig"}})
+    stripe = hub.deploy({"auth": {"type": "stripe", "secrets": secrets}})
+    for key in (old, new):
+        hub.accepted(hub.post(signed, body, **{"X-Sig": hex_hmac(key, body)}))
+        header = f"t={now},v1={hex_hmac(key, f'{now}.'.encode() + body)}"
+        answer = hub.post(stripe, body, **{"Stripe-Signature": header})
+        assert answer.status_code == 202 and answer.json()["duplicate"] is (key == new), answer.text
+    hub.refused(
+        hub.post(signed, body, **{"X-Sig": hex_hmac(other, body)}), 401, "INVALID_SIGNATURE"
+    )
+    header = f"t={now},v1={hex_hmac(other, f'{now}.'.encode() + body)}"
+    hub.refused(hub.post(stripe, body, **{"Stripe-Signature": header}), 401, "INVALID_SIGNATURE")
+    assert len(hub.starts(signed, 2)) == 2 and len(hub.starts(stripe)) == 1
 
 
 def test_github_style_hmac_deliveries(hub: Hub, shared_fixtures: Path) -> None:

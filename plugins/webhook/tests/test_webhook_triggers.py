@@ -93,6 +93,10 @@ def test_invalid_configs_are_refused_naming_the_field(hub: Hub) -> None:
         ({"allowed_methods": ["TRACE"]}, "allowed_methods"),
         ({"ip_allowlist": ["10.0.0.0/40"]}, "ip_allowlist"),
         ({"auth": {"type": "hmac", "secret": "s"}}, "auth.hmac.header"),
+        ({"auth": {"type": "hmac", "secret": "s", "header": "X-Sig€"}}, "auth.hmac.header"),
+        ({"auth": {"type": "hmac", "secret": "s", "header": "X-Sig: "}}, "auth.hmac.header"),
+        ({"auth": {"type": "hmac", "header": "X-Sig"}}, "auth.hmac"),
+        ({"auth": {"type": "stripe", "secrets": []}}, "auth.stripe"),
         ({"response": {"status": 200, "headers": {"Content-Length": "1"}}}, "response"),
         ({"max_body_bytes": 0}, "max_body_bytes"),
     ):

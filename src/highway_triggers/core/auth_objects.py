@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 from highway_triggers.core import signatures
 from highway_triggers.core.secrets import SEALED
 from highway_triggers.core.signatures import Headers
+from highway_triggers.core.validation import HeaderName
 
 Check = Callable[[Headers, bytes, float], None]
 """``check(headers, body, now)``: returns when the request is authentic, else raises 401."""
@@ -92,28 +93,35 @@ class BasicAuth(AuthObject):
 
 
 class HmacAuth(AuthObject):
-    """A header holding ``prefix`` + the hex or base64 HMAC of the raw body."""
+    """A header holding ``prefix`` + the hex or base64 HMAC of the raw body; ``secrets``
+    holds more during a rotation, any may have signed."""
 
     type: Literal["hmac"]
-    secret: Secret
-    header: Annotated[str, Field(min_length=1, max_length=200)]
+    secret: Secret | None = None
+    secrets: Annotated[list[Secret], Field(max_length=16)] = []
+    header: HeaderName
     algorithm: Literal["sha256", "sha1"] = "sha256"
     prefix: Annotated[str, Field(max_length=64)] = ""
     encoding: Literal["hex", "base64"] = "hex"
-    secret_fields = ("secret",)
+    secret_fields = ("secret", "secrets")
+
+    @model_validator(mode="after")
+    def _some_secret(self) -> Self:
+        _one_or_more(self.secret, self.secrets, "secret")
+        return self
 
     @property
     def redacted_headers(self) -> tuple[str, ...]:
         return (self.header,)
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
-        key = unseal(self.secret).encode()
+        keys = [unseal(s).encode() for s in _one_or_more(self.secret, self.secrets, "secret")]
 
         def check(headers: Headers, body: bytes, now: float) -> None:
             signatures.verify_hmac(
                 body,
                 headers.get(self.header),
-                key,
+                keys,
                 algorithm=self.algorithm,
                 prefix=self.prefix,
                 encoding=self.encoding,
@@ -150,8 +158,10 @@ class StandardWebhooksAuth(AuthObject):
         return self
 
     def delivery_id(self, headers: Headers, body: Any) -> str | None:
-        """``webhook-id``: the spec's idempotency key, covered by the signature."""
-        return headers.get("webhook-id") or None
+        """``webhook-id`` (or ``svix-id``, beside a Svix signature): the spec's idempotency
+        key, covered by the signature."""
+        message_id, _, _ = signatures.standard_webhooks_headers(headers)
+        return message_id or None
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
         secrets = ([self.secret] if self.secret else []) + self.secrets
@@ -173,11 +183,19 @@ class StandardWebhooksAuth(AuthObject):
 
 
 class StripeAuth(AuthObject):
-    """``Stripe-Signature``; during Stripe's own rotation it carries several ``v1``."""
+    """``Stripe-Signature``; during Stripe's own rotation it carries several ``v1``, and
+    ``secrets`` holds more endpoint secrets (one URL for several endpoints, or a secret
+    changed by hand), any of which may have signed."""
 
     type: Literal["stripe"]
-    secret: Secret
-    secret_fields = ("secret",)
+    secret: Secret | None = None
+    secrets: Annotated[list[Secret], Field(max_length=16)] = []
+    secret_fields = ("secret", "secrets")
+
+    @model_validator(mode="after")
+    def _some_secret(self) -> Self:
+        _one_or_more(self.secret, self.secrets, "secret")
+        return self
 
     def delivery_id(self, headers: Headers, body: Any) -> str | None:
         """The event's ``id`` (``evt_…``), at the top of the signed body."""
@@ -185,9 +203,9 @@ class StripeAuth(AuthObject):
         return event_id if isinstance(event_id, str) and event_id else None
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
-        secret = unseal(self.secret).encode()
+        keys = [unseal(s).encode() for s in _one_or_more(self.secret, self.secrets, "secret")]
         return lambda headers, body, now: signatures.verify_stripe(
-            headers.get("stripe-signature"), body, secret, tolerance=tolerance, now=now
+            headers.get("stripe-signature"), body, keys, tolerance=tolerance, now=now
         )
 
 

@@ -76,17 +76,19 @@ def check_timestamp(timestamp: int, tolerance: float, now: float) -> None:
 def verify_hmac(
     body: bytes,
     provided: str | None,
-    key: bytes,
+    keys: Sequence[bytes],
     *,
     algorithm: str = "sha256",
     prefix: str = "",
     encoding: str = "hex",
 ) -> None:
-    """A header holding ``prefix`` + the encoded HMAC of the raw body (GitHub-style)."""
+    """A header holding ``prefix`` + the encoded HMAC of the raw body (GitHub-style) under
+    one of the keys."""
     if not provided or not provided.startswith(prefix):
         raise signature_error("the signature header is missing or malformed")
     signature = decode(provided[len(prefix) :].strip(), encoding)
-    if signature is None or not hmac.compare_digest(signature, hmac_digest(key, body, algorithm)):
+    expected = [hmac_digest(key, body, algorithm) for key in keys]
+    if signature is None or not matches_any(signature, expected):
         raise signature_error("the signature does not match the body")
 
 
@@ -143,6 +145,21 @@ def standard_webhooks_public_key(public_key: str) -> VerifyKey:
     return VerifyKey(raw)
 
 
+STANDARD_WEBHOOKS_PREFIXES = ("webhook", "svix")
+"""The headers' prefixes: the spec's (``webhook-id`` …), then Svix's (``svix-id`` …),
+which Svix, where the scheme comes from, and the services sending through it use unless
+told otherwise. Both sign alike."""
+
+
+def standard_webhooks_headers(headers: Headers) -> tuple[str | None, str | None, str | None]:
+    """The message id, timestamp and signatures, all three under the first prefix of
+    :data:`STANDARD_WEBHOOKS_PREFIXES` whose ``-signature`` header is there."""
+    for prefix in STANDARD_WEBHOOKS_PREFIXES:
+        if signatures := headers.get(f"{prefix}-signature"):
+            return headers.get(f"{prefix}-id"), headers.get(f"{prefix}-timestamp"), signatures
+    return headers.get("webhook-id"), headers.get("webhook-timestamp"), None
+
+
 def verify_standard_webhooks(
     headers: Headers,
     body: bytes,
@@ -152,13 +169,15 @@ def verify_standard_webhooks(
     tolerance: float,
     now: float,
 ) -> None:
-    """``webhook-signature`` holds a ``v1`` (HMAC-SHA256) or ``v1a`` (ed25519) signature
-    of ``{webhook-id}.{webhook-timestamp}.{body}`` made with one of the keys."""
-    message_id = headers.get("webhook-id")
-    sent_at = headers.get("webhook-timestamp")
-    signatures = headers.get("webhook-signature")
+    """``webhook-signature`` (or ``svix-signature``) holds a ``v1`` (HMAC-SHA256) or
+    ``v1a`` (ed25519) signature of ``{id}.{timestamp}.{body}`` made with one of the keys
+    (see :func:`standard_webhooks_headers`)."""
+    message_id, sent_at, signatures = standard_webhooks_headers(headers)
     if not message_id or not signatures:
-        raise signature_error("webhook-id, webhook-timestamp and webhook-signature are required")
+        raise signature_error(
+            "webhook-id, webhook-timestamp and webhook-signature (or svix-id, svix-timestamp"
+            " and svix-signature) are required"
+        )
     timestamp = parse_timestamp(sent_at)
     content = f"{message_id}.{sent_at}.".encode() + body
     expected = [hmac_digest(key, content) for key in hmac_keys]
@@ -177,19 +196,21 @@ def verify_standard_webhooks(
 
 
 def verify_stripe(
-    header: str | None, body: bytes, secret: bytes, *, tolerance: float, now: float
+    header: str | None, body: bytes, secrets: Sequence[bytes], *, tolerance: float, now: float
 ) -> None:
     """``Stripe-Signature: t=…,v1=…[,v1=…]``: any ``v1`` is the hex HMAC-SHA256 of
-    ``{t}.{body}`` under the endpoint secret (used as is); ``v0`` entries are ignored."""
+    ``{t}.{body}`` under one of the endpoint secrets (used as is); ``v0`` entries are
+    ignored."""
     fields = [part.partition("=") for part in (header or "").split(",")]
     sent_at = next((value.strip() for name, _, value in fields if name.strip() == "t"), None)
     signatures = [value.strip() for name, _, value in fields if name.strip() == "v1"]
     if sent_at is None or not signatures:
         raise signature_error("the Stripe-Signature header needs t= and at least one v1=")
     timestamp = parse_timestamp(sent_at)
-    expected = hmac_digest(secret, f"{sent_at}.".encode() + body)
+    content = f"{sent_at}.".encode() + body
+    expected = [hmac_digest(secret, content) for secret in secrets]
     provided = (decode(s, "hex") for s in signatures[:MAX_SIGNATURES])
-    if not any(s is not None and hmac.compare_digest(s, expected) for s in provided):
+    if not any(s is not None and matches_any(s, expected) for s in provided):
         raise signature_error("no v1 signature in Stripe-Signature matches")
     check_timestamp(timestamp, tolerance, now)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Self, TypeGuard
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, WithJsonSchema
 from starlette.requests import Request
 
 from highway_triggers.core.errors import ConfigError, HTTPError
@@ -57,6 +57,8 @@ def _identifier(value: str) -> str:
 
 Identifier = Annotated[str, AfterValidator(_identifier), WithJsonSchema(IDENTIFIER_SCHEMA)]
 """A field naming a workflow, tenant, template or other object (:data:`IDENTIFIER_RULE`)."""
+HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")]
+"""A field naming an HTTP header: an RFC 9110 token (letters, digits and ``!#$%&'*+-.^_`|~``)."""
 
 
 def is_text(value: object, max_length: int) -> TypeGuard[str]:

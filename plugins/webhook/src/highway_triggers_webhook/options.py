@@ -18,7 +18,7 @@ from pydantic import (
 )
 from starlette.responses import JSONResponse, Response
 
-from highway_triggers.plugin import AuthObject, IngressGuard, Networks, RequestBody
+from highway_triggers.plugin import AuthObject, HeaderName, IngressGuard, Networks, RequestBody
 
 FIELD_VALUE = re.compile(r"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?")
 """What HTTP/1.1 carries as a header value (RFC 9110 §5.5): visible ASCII and latin-1
@@ -40,7 +40,6 @@ def _field_value(value: str) -> str:
     return value
 
 
-HeaderName = Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")]
 HeaderValue = Annotated[str, Field(max_length=8192), AfterValidator(_field_value)]
 
 
