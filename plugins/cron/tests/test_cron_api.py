@@ -77,6 +77,7 @@ INVALID = [
     ({**DAILY, "cron_expression": "* * *"}, "cron_expression", "expected 5 fields"),
     ({**DAILY, "cron_expression": "0 0 30 2 *"}, "cron_expression", "no date that exists"),
     ({**DAILY, "timezone": "Europe/Atlantis"}, "timezone", "unknown time zone"),
+    ({**DAILY, "timezone": "localtime"}, "timezone", "is the host's"),
     ({**DAILY, "jitter_seconds": 31}, "jitter_seconds", "less than or equal to 30"),
     ({**DAILY, "catchup_window_seconds": -1}, "catchup_window_seconds", "greater than"),
     ({**DAILY, "start_at": "2030-01-01T00:00:00"}, "start_at", "timezone"),

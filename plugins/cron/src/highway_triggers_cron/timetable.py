@@ -34,8 +34,18 @@ def iso_utc(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+HOST_ZONES = frozenset({"localtime", "posixrules"})
+"""Names that the host's zoneinfo files point at one of its zones: replicas on hosts set
+up differently would read them as different zones, and fire at different times."""
+
+
 def zone_named(name: str) -> ZoneInfo:
-    """The IANA zone ``name``; ValueError if there is none."""
+    """The IANA zone ``name``; ValueError if there is none, or if it names the host's."""
+    if name in HOST_ZONES:
+        raise ValueError(
+            f"time zone {name!r} is the host's, which replicas may not share: use an IANA "
+            "name such as Europe/Berlin"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
