@@ -114,6 +114,11 @@ def test_a_wrong_password_shows_in_health_and_does_not_crash_loop(outage_hub: Hu
         workflow = hub.deploy(account, port=server.port, password="not-the-password")
         shown = wait_until(lambda: (m := hub.mailbox(account)) and m["last_error"] and m)
         assert "AUTHENTICATIONFAILED" in shown["last_error"] and not shown["connected"]
+        # retried after HIGHWAY_EMAIL_AUTH_RETRY_SECONDS (600), not after the hub's 0.1 s
+        # backoff: one login refused, no more (Dovecot takes ~2 s to refuse a login, ~4 s
+        # the next one from the same address: a second would be refused by now)
+        time.sleep(5)
+        assert hub.mailbox(account)["failures"] == 1
         body = health(hub)
         assert body["status"] == "degraded"
         (problem,) = body["problems"]

@@ -25,6 +25,10 @@ class EmailSettings(PluginSettings):
     backoff_initial_seconds: float = Field(default=1.0, gt=0, le=3600)
     """The first wait before reconnecting after a failure; doubled after each failure."""
     backoff_max_seconds: float = Field(default=300.0, gt=0, le=86400)
+    auth_retry_seconds: float = Field(default=600.0, gt=0, le=86400)
+    """The wait after a refused login: a wrong password is tried a few times an hour, not
+    every few minutes, lest the server's lockout policy lock the account out (and with it
+    everyone who shares it)."""
     batch_size: int = Field(default=100, ge=1, le=1000)
     """Messages fetched and routed together."""
     max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)

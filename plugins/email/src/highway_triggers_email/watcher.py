@@ -192,14 +192,17 @@ class Watcher:
 
     def _failed(self, error: Exception, backoff: float | None) -> float:
         """Record a failed session; the wait before the next (doubled after a session that
-        never connected, the initial one after one that did)."""
+        never connected, the initial one after one that did; ``auth_retry_seconds`` after
+        a refused login)."""
         state, settings = self.state, self._settings
         kind = error_kind(error)
         self._metrics.failed(kind)
         state.failures += 1
         state.failing = True
         self._note_error(error)
-        if backoff is None or state.connected:
+        if kind == "auth":
+            backoff = settings.auth_retry_seconds
+        elif backoff is None or state.connected:
             backoff = settings.backoff_initial_seconds
         else:
             backoff = min(backoff * 2, settings.backoff_max_seconds)
