@@ -252,3 +252,35 @@ def test_cron_triggers_deployed_with_a_workflow_stop_when_it_is_undeployed(
     count = len(fires(gateway, trigger["trigger_id"]))
     time.sleep(1.2)
     assert len(fires(gateway, trigger["trigger_id"])) == count
+
+
+def test_a_workflow_deployed_again_keeps_its_jitter_and_fires_each_slot_once(
+    gateway: RunningGateway,
+) -> None:
+    """Each deploy makes a new trigger: its jitter comes from the workflow, tenant,
+    expression and zone, not the trigger's id, so the new one takes over at the slot
+    after the last its predecessor fired (a new jitter larger than the old one fired that
+    slot again, a smaller one skipped the next). Deployed again eight times within four
+    seconds, every slot fires once."""
+    client = gateway.client()
+    config = {"cron_expression": "* * * * * *", "jitter_seconds": 0.9}
+
+    def deploy() -> str:
+        body = {"triggers": [{"type": "CRON", "config": config}]}
+        deployed = client.post("/api/v1/deployment/workflows/wf-redeployed/deploy", json=body)
+        assert deployed.status_code == 200, deployed.text
+        (trigger,) = deployed.json()["triggers"]
+        schedule = client.get(f"/api/v1/schedules/{trigger['trigger_id']}").json()
+        return str(schedule["jitter_offset_seconds"])
+
+    first = deploy()
+    for _ in range(8):
+        time.sleep(0.5)
+        assert deploy() == first
+    time.sleep(1.5)
+    slots = [
+        call.data["trigger_data"]["scheduled_at"]
+        for call in gateway.gateway.engine.calls
+        if call.workflow_id == "wf-redeployed"
+    ]
+    assert len(slots) >= 4 and len(set(slots)) == len(slots), slots

@@ -31,11 +31,10 @@ class Slots(BaseTrigger):  # type: ignore[misc]
         self._last: tuple[datetime | None, datetime | None] = (None, None)
 
     @classmethod
-    def of(cls, trigger_id: str, config: CronConfig) -> Slots:
-        """A trigger's run times: its jitter is fixed by its id, the same on every replica."""
-        return cls(
-            config.timetable, timedelta(seconds=hash_jitter(trigger_id, config.jitter_seconds))
-        )
+    def of(cls, key: str, config: CronConfig) -> Slots:
+        """A schedule's run times: its jitter is fixed by ``key`` (:func:`jitter_key`), the
+        same on every replica."""
+        return cls(config.timetable, timedelta(seconds=hash_jitter(key, config.jitter_seconds)))
 
     def slot_of(self, run_time: datetime) -> datetime:
         return run_time - self.jitter
@@ -170,3 +169,11 @@ class HeapJobStore(BaseJobStore):  # type: ignore[misc]
     def _live(self, entry: tuple[float, int, str]) -> bool:
         job = self._jobs.get(entry[2])
         return job is not None and job[1] == entry[1]
+
+
+def jitter_key(tenant_id: str | None, workflow_id: str | None, config: CronConfig) -> str:
+    """What fixes a schedule's jitter: its workflow, tenant, expression and zone, which a
+    deploy of the workflow again keeps (the trigger's id does not). With a jitter that
+    moved, the new trigger's first run could come before the slot its predecessor last
+    fired (firing it again: the claims are per trigger) or after one it had not (skipping it)."""
+    return f"{tenant_id or ''}/{workflow_id or ''}/{config.cron_expression}/{config.timezone}"

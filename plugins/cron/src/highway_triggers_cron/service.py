@@ -17,7 +17,7 @@ from sqlalchemy import Connection
 
 from highway_triggers.plugin import Database, GatewayContext, Tasks, TriggerLookup, utcnow
 from highway_triggers_cron import claims
-from highway_triggers_cron.aps import HeapJobStore, SlotExecutor, Slots
+from highway_triggers_cron.aps import HeapJobStore, SlotExecutor, Slots, jitter_key
 from highway_triggers_cron.catchup import plan_restore
 from highway_triggers_cron.claims import ClaimSQL, SlotClaim
 from highway_triggers_cron.metrics import CronMetrics
@@ -92,7 +92,7 @@ class Scheduler:
         if self._aps is None:
             self._waiting[trigger.id] = trigger
             return
-        slots = Slots.of(trigger.id, trigger.config)
+        slots = schedule_slots(trigger)
         self._schedule(trigger, slots, slots.first_after(self.clock() - slots.jitter))
 
     def remove(self, trigger_id: str) -> None:
@@ -131,7 +131,7 @@ class Scheduler:
         for n, trigger in enumerate(list(self._waiting.values()), 1):
             if self._waiting.pop(trigger.id, None) is not trigger:
                 continue  # stopped (or replaced) while restoring
-            slots = Slots.of(trigger.id, trigger.config)
+            slots = schedule_slots(trigger)
             if trigger.id not in since:  # activated after the read: from now on
                 self._schedule(trigger, slots, slots.first_after(now - slots.jitter))
                 continue
@@ -226,6 +226,12 @@ class Scheduler:
     def _write(self, change: Callable[[Connection, Any], T], *args: Any) -> T:
         with self._db.engine.begin() as conn:
             return change(conn, *args)
+
+
+def schedule_slots(trigger: CronTrigger) -> Slots:
+    """The trigger's run times, its jitter fixed by :func:`~highway_triggers_cron.aps.jitter_key`."""
+    key = jitter_key(trigger.tenant_id, trigger.workflow_id, trigger.config)
+    return Slots.of(key, trigger.config)
 
 
 def fire_data(trigger: CronTrigger, slot: datetime, *, catch_up: bool) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from highway_triggers_cron.aps import Slots
+from highway_triggers_cron.aps import Slots, jitter_key
 from highway_triggers_cron.config import CronConfig
 from highway_triggers_cron.timetable import Transition, iso_utc
 
@@ -68,7 +68,7 @@ def schedule_view(
     """A CRON trigger (as the deployment service lists it) as a schedule; ``last`` is the
     slot and claim time of its latest fire."""
     config = CronConfig.model_validate(trigger["config"])
-    slots = Slots.of(trigger["trigger_id"], config)
+    slots = Slots.of(jitter_key(trigger["tenant_id"], trigger["workflow_id"], config), config)
     upcoming = config.timetable.next_after(now - slots.jitter) if config.enabled else None
     return {
         "schedule_id": trigger["trigger_id"],
