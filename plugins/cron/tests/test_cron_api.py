@@ -4,6 +4,7 @@ changes, tenant scope; schedules are CRON triggers, fired on time by the gateway
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -284,3 +285,29 @@ def test_a_workflow_deployed_again_keeps_its_jitter_and_fires_each_slot_once(
         if call.workflow_id == "wf-redeployed"
     ]
     assert len(slots) >= 4 and len(set(slots)) == len(slots), slots
+
+
+def test_a_fire_the_database_refuses_is_tried_again_and_no_slot_is_lost(
+    gateway: RunningGateway,
+) -> None:
+    """The claims' table gone for 1.5 s (a failover, as the fires see it): each slot due
+    meanwhile fails, is tried again, and fires once the database takes it, late."""
+    client = gateway.client()
+    body = {"triggers": [{"type": "CRON", "config": {"cron_expression": "* * * * * *"}}]}
+    deployed = client.post("/api/v1/deployment/workflows/wf-outage/deploy", json=body)
+    assert deployed.status_code == 200, deployed.text
+    (trigger,) = deployed.json()["triggers"]
+    wait_until(lambda: fires(gateway, trigger["trigger_id"]), timeout=3)
+    engine = gateway.gateway.db.engine
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE cron_claims RENAME TO cron_claims_away")
+    time.sleep(1.5)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE cron_claims_away RENAME TO cron_claims")
+    time.sleep(2.5)
+    client.post("/api/v1/deployment/workflows/wf-outage/undeploy")
+    fired = sorted(
+        datetime.fromisoformat(d["scheduled_at"]) for d in fires(gateway, trigger["trigger_id"])
+    )
+    seconds = [int((slot - fired[0]).total_seconds()) for slot in fired]
+    assert seconds == list(range(len(fired))) and len(fired) >= 5, fired

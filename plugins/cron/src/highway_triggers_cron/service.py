@@ -34,6 +34,9 @@ PRUNE_SECONDS = 3600
 PRUNE_TASK = "cron-prune"
 STOP_SECONDS = 10
 RESTORE_CHUNK = 1000
+RETRY_SECONDS = 0.25
+"""The wait before a failed fire is tried again; doubled after each failure."""
+RETRY_MAX_SECONDS = 30.0
 T = TypeVar("T")
 
 
@@ -84,6 +87,8 @@ class Scheduler:
         self._aps: AsyncIOScheduler | None = None
         self._pruning = False
         self._closing = False
+        self._stopped = asyncio.Event()
+        """Set by :meth:`stop`: a fire waiting to be tried again gives up."""
 
     # triggers ---------------------------------------------------------------------------
 
@@ -153,6 +158,7 @@ class Scheduler:
     async def stop(self) -> None:
         """Stop scheduling; wait a little for fires under way (the outbox still takes them)."""
         self._closing = True
+        self._stopped.set()
         if self._pruning:
             await self._tasks.cancel(PRUNE_TASK)
         if self._aps is not None and self._aps.running:
@@ -187,18 +193,36 @@ class Scheduler:
             await self._fire(trigger, slots.slot_of(run_time), due=run_time)
 
     async def _fire(self, trigger: CronTrigger, slot: datetime, *, due: datetime | None) -> None:
-        """Fire ``slot`` if this replica wins its claim; ``due`` is ``None`` for a catch-up."""
+        """Fire ``slot`` if this replica wins its claim; ``due`` is ``None`` for a catch-up.
+
+        A fire that fails (the database away: a failover, a restart) is tried again after
+        :data:`RETRY_SECONDS`, doubled up to :data:`RETRY_MAX_SECONDS`, until the slot is
+        older than the schedule's catch-up window: the claim and the idempotency key make
+        a retry harmless, and a slot is not lost to an outage shorter than the window."""
         claim = SlotClaim(self._sql, self._triggers, trigger, slot)
-        try:
-            result = await trigger.fire(
-                fire_data(trigger, slot, catch_up=due is None),
-                idempotency_key=f"cron:{trigger.id}:{iso_utc(slot)}",
-                claim=claim,
-            )
-        except Exception:
-            log.exception("schedule %s: the fire for %s failed", trigger.id, iso_utc(slot))
-            self.metrics.skipped("error")
-            return
+        give_up, wait = slot + trigger.config.catchup_window, RETRY_SECONDS
+        while True:
+            try:
+                result = await trigger.fire(
+                    fire_data(trigger, slot, catch_up=due is None),
+                    idempotency_key=f"cron:{trigger.id}:{iso_utc(slot)}",
+                    claim=claim,
+                )
+                break
+            except Exception:
+                if self._closing:  # a restart's catch-up fires it (see the README's *Restart*)
+                    return
+                if self.clock() + timedelta(seconds=wait) > give_up:
+                    log.exception("schedule %s: the fire for %s failed", trigger.id, iso_utc(slot))
+                    self.metrics.skipped("error")
+                    return
+                log.warning(
+                    "schedule %s: the fire for %s failed; trying again in %g s",
+                    trigger.id, iso_utc(slot), wait, exc_info=True,
+                )  # fmt: skip
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), wait)
+                wait = min(wait * 2, RETRY_MAX_SECONDS)
         if result.duplicate or result.refused:
             self.metrics.skipped(claim.refusal or "lost_claim")
         else:
