@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import pytest
-from dovecot import Account, message
+from dovecot import Account, Dovecot, message
 from email_hub import Hub
 from imapclient import SEEN
 from imapclient.exceptions import IMAPClientError
@@ -265,6 +265,41 @@ def test_a_new_uidvalidity_is_rescanned_without_dispatching_again(sqlite_hub: Hu
     key = hub.mailbox(account, "Support")["mailbox_id"]  # type: ignore[index]
     duplicates = [r for r in logged(hub, outcome="duplicate") if r["delivery_id"].startswith(key)]
     assert len(duplicates) == 2
+
+
+def test_a_new_uidvalidity_before_anything_was_routed_leaves_the_old_mail_alone(
+    sqlite_hub: Hub,
+) -> None:
+    """Nothing routed yet (the mail there at first sight was left alone): a new
+    UIDVALIDITY sees the folder anew, the same mail left alone again, not dispatched."""
+    hub, server = sqlite_hub, Dovecot().start()  # its own, restarted below
+    try:
+        account = server.account()
+        client = server.client(account)
+        client.create_folder("Archive")
+        old = [message("old one"), message("old two")]
+        for each in old:
+            client.append("Archive", each)
+        workflow = hub.deploy(account, port=server.port, folder="Archive")
+        before = hub.watched(account, "Archive")["cursor"]["uidvalidity"]
+
+        # the same mail comes back in a folder made anew (a restore), which the watcher
+        # meets when it connects again (the server restarted)
+        client.create_folder("Restored")
+        for each in old:
+            client.append("Restored", each)
+        client.delete_folder("Archive")
+        client.rename_folder("Restored", "Archive")
+        client.logout()
+        server.stop()
+        server.start()
+        wait_until(lambda: hub.mailbox(account, "Archive")["cursor"]["uidvalidity"] != before)  # type: ignore[index]
+        client = server.client(account)
+        client.append("Archive", message("new one"))
+        client.logout()
+        assert subjects(hub, workflow, 1) == ["new one"]
+    finally:
+        server.close()
 
 
 def test_the_password_may_come_from_the_environment(

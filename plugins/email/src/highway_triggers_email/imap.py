@@ -129,10 +129,9 @@ class Session:
                 break
         return sorted(uid for uid in found if uid > after)
 
-    def uids_since(self, day: date | None) -> list[int]:
-        """The UIDs of messages that arrived on ``day`` or later (all without a day)."""
-        found = self.client.search(["SINCE", day] if day is not None else ["ALL"])
-        return sorted(found)
+    def uids_since(self, day: date) -> list[int]:
+        """The UIDs of messages that arrived on ``day`` or later."""
+        return sorted(self.client.search(["SINCE", day]))
 
     def poll(self) -> None:
         """NOOP: the server reports what changed; proves the connection alive."""

@@ -250,7 +250,8 @@ class Watcher:
     async def _epoch(self, session: Session, opened: Opened) -> Cursor:
         """The cursor to go on from: a new mailbox starts with the mail that arrives from
         now on; a new UIDVALIDITY re-scans from the day before the last message routed,
-        each message deduplicated on its Message-ID."""
+        each message deduplicated on its Message-ID (with none routed yet, the mailbox is
+        seen anew: what is there is left alone, as at first sight)."""
         store, mailbox_id = self._store, self.mailbox_id
         cursor = await store.get(mailbox_id)
         if cursor is None:
@@ -259,15 +260,19 @@ class Watcher:
             )
         if cursor.uidvalidity == opened.uidvalidity:
             return cursor
+        changed = f"UIDVALIDITY changed from {cursor.uidvalidity} to {opened.uidvalidity}"
         since = cursor.last_internal_date
-        day = since.date() - timedelta(days=1) if since is not None else None
-        uids = await self._call(session.uids_since, day)
-        start = uids[0] - 1 if uids else opened.uidnext - 1
-        log.warning(
-            "mailbox %s: UIDVALIDITY changed from %d to %d; %d message(s) since %s are looked"
-            " at again, each once by its Message-ID",
-            self.label, cursor.uidvalidity, opened.uidvalidity, len(uids), day or "the start",
-        )  # fmt: skip
+        if since is None:
+            start = opened.uidnext - 1
+            log.warning("mailbox %s: %s; none was routed yet: seen anew", self.label, changed)
+        else:
+            day = since.date() - timedelta(days=1)
+            uids = await self._call(session.uids_since, day)
+            start = uids[0] - 1 if uids else opened.uidnext - 1
+            log.warning(
+                "mailbox %s: %s; %d message(s) since %s are looked at again, each once by its"
+                " Message-ID", self.label, changed, len(uids), day,
+            )  # fmt: skip
         cursor = await store.reset(mailbox_id, cursor, opened.uidvalidity, start)
         if cursor.uidvalidity != opened.uidvalidity:
             raise RuntimeError("the cursor was moved to another UIDVALIDITY meanwhile")
