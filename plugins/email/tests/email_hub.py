@@ -34,6 +34,7 @@ SETTINGS = {
     "HIGHWAY_EMAIL_LEASE_SECONDS": "3",
     "HIGHWAY_EMAIL_BACKOFF_INITIAL_SECONDS": "0.1",
     "HIGHWAY_EMAIL_BACKOFF_MAX_SECONDS": "1",
+    "HIGHWAY_EMAIL_AUTH_RETRY_SECONDS": "1",  # Dovecot under load may refuse a login twice
     "HIGHWAY_EMAIL_TIMEOUT_SECONDS": "5",
 }
 """Short leases, backoffs and timeouts, so that the tests see them at work."""

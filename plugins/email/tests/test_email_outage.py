@@ -49,6 +49,7 @@ def outage_hub(tmp_path_factory: pytest.TempPathFactory, own_dovecot: Dovecot) -
             engine_url,
             own_dovecot,
             HIGHWAY_EMAIL_IDLE_RENEW_SECONDS=str(RENEW_SECONDS),
+            HIGHWAY_EMAIL_AUTH_RETRY_SECONDS="600",  # the default: a wrong password waits
         ) as hub,
     ):
         yield hub
@@ -114,11 +115,13 @@ def test_a_wrong_password_shows_in_health_and_does_not_crash_loop(outage_hub: Hu
         workflow = hub.deploy(account, port=server.port, password="not-the-password")
         shown = wait_until(lambda: (m := hub.mailbox(account)) and m["last_error"] and m)
         assert "AUTHENTICATIONFAILED" in shown["last_error"] and not shown["connected"]
-        # retried after HIGHWAY_EMAIL_AUTH_RETRY_SECONDS (600), not after the hub's 0.1 s
-        # backoff: one login refused, no more (Dovecot takes ~2 s to refuse a login, ~4 s
-        # the next one from the same address: a second would be refused by now)
+        # tried once more after the hub's 0.1 s backoff, then after
+        # HIGHWAY_EMAIL_AUTH_RETRY_SECONDS (600): two logins refused, no more (Dovecot
+        # takes ~2 s to refuse a login, ~4 s the next one from the same address: a third
+        # would be refused by now)
+        wait_until(lambda: hub.mailbox(account)["failures"] == 2, timeout=15)
         time.sleep(5)
-        assert hub.mailbox(account)["failures"] == 1
+        assert hub.mailbox(account)["failures"] == 2
         body = health(hub)
         assert body["status"] == "degraded"
         (problem,) = body["problems"]

@@ -26,9 +26,9 @@ class EmailSettings(PluginSettings):
     """The first wait before reconnecting after a failure; doubled after each failure."""
     backoff_max_seconds: float = Field(default=300.0, gt=0, le=86400)
     auth_retry_seconds: float = Field(default=600.0, gt=0, le=86400)
-    """The wait after a refused login: a wrong password is tried a few times an hour, not
-    every few minutes, lest the server's lockout policy lock the account out (and with it
-    everyone who shares it)."""
+    """The wait after a second login refused in a row: a wrong password is tried a few
+    times an hour, not every few minutes, lest the server's lockout policy lock the
+    account out (and with it everyone who shares it)."""
     batch_size: int = Field(default=100, ge=1, le=1000)
     """Messages fetched and routed together."""
     max_message_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=100 * 1024 * 1024)

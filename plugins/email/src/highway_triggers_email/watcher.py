@@ -38,6 +38,9 @@ RECHECK_SECONDS = 1.0
 announce a message stored while the watcher marks or moves others and starts IDLE again
 (seen: announced 5 s late); a second search finds it."""
 ERROR_CHARS = 300
+QUICK_LOGINS = 2
+"""Logins refused in a row before the next waits ``auth_retry_seconds``: a server under
+load may refuse one now and then, a wrong password is refused every time."""
 MAX_KEY_CHARS = 200
 T = TypeVar("T")
 
@@ -86,6 +89,8 @@ class Watcher:
         self._connection: tuple[Any, ...] | None = None
         """The connection settings of the session open now."""
         self._reopen = False
+        self._refused_logins = 0
+        """Logins refused in a row (a session that connected starts the count again)."""
 
     # triggers ---------------------------------------------------------------------------
 
@@ -192,15 +197,16 @@ class Watcher:
 
     def _failed(self, error: Exception, backoff: float | None) -> float:
         """Record a failed session; the wait before the next (doubled after a session that
-        never connected, the initial one after one that did; ``auth_retry_seconds`` after
-        a refused login)."""
+        never connected, the initial one after one that did; ``auth_retry_seconds`` once
+        :data:`QUICK_LOGINS` logins in a row were refused)."""
         state, settings = self.state, self._settings
         kind = error_kind(error)
         self._metrics.failed(kind)
         state.failures += 1
         state.failing = True
         self._note_error(error)
-        if kind == "auth":
+        self._refused_logins = self._refused_logins + 1 if kind == "auth" else 0
+        if self._refused_logins >= QUICK_LOGINS:
             backoff = settings.auth_retry_seconds
         elif backoff is None or state.connected:
             backoff = settings.backoff_initial_seconds
@@ -229,6 +235,7 @@ class Watcher:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"email-{self.mailbox_id}")
         opened = await self._call(session.open)
         state.connected, state.failing, state.idle = True, False, opened.idle
+        self._refused_logins = 0
         log.info("mailbox %s: connected (%s)", self.label, "IDLE" if opened.idle else "polling")
         cursor = await self._epoch(session, opened)
         renew_at = time.monotonic() + settings.idle_renew_seconds
