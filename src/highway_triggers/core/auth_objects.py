@@ -92,17 +92,12 @@ class BasicAuth(AuthObject):
         )
 
 
-class HmacAuth(AuthObject):
-    """A header holding ``prefix`` + the hex or base64 HMAC of the raw body; ``secrets``
-    holds more during a rotation, any may have signed."""
+class HmacKeysAuth(AuthObject):
+    """A scheme keyed by HMAC secrets: ``secret``, or ``secrets`` during a rotation (any of
+    them may have signed)."""
 
-    type: Literal["hmac"]
     secret: Secret | None = None
     secrets: Annotated[list[Secret], Field(max_length=16)] = []
-    header: HeaderName
-    algorithm: Literal["sha256", "sha1"] = "sha256"
-    prefix: Annotated[str, Field(max_length=64)] = ""
-    encoding: Literal["hex", "base64"] = "hex"
     secret_fields = ("secret", "secrets")
 
     @model_validator(mode="after")
@@ -110,12 +105,26 @@ class HmacAuth(AuthObject):
         _one_or_more(self.secret, self.secrets, "secret")
         return self
 
+    def keys(self, unseal: Unseal) -> list[bytes]:
+        """Every secret, unsealed, as the HMAC's key."""
+        return [unseal(s).encode() for s in _one_or_more(self.secret, self.secrets, "secret")]
+
+
+class HmacAuth(HmacKeysAuth):
+    """A header holding ``prefix`` + the hex or base64 HMAC of the raw body."""
+
+    type: Literal["hmac"]
+    header: HeaderName
+    algorithm: Literal["sha256", "sha1"] = "sha256"
+    prefix: Annotated[str, Field(max_length=64)] = ""
+    encoding: Literal["hex", "base64"] = "hex"
+
     @property
     def redacted_headers(self) -> tuple[str, ...]:
         return (self.header,)
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
-        keys = [unseal(s).encode() for s in _one_or_more(self.secret, self.secrets, "secret")]
+        keys = self.keys(unseal)
 
         def check(headers: Headers, body: bytes, now: float) -> None:
             signatures.verify_hmac(
@@ -182,20 +191,12 @@ class StandardWebhooksAuth(AuthObject):
         return check
 
 
-class StripeAuth(AuthObject):
+class StripeAuth(HmacKeysAuth):
     """``Stripe-Signature``; during Stripe's own rotation it carries several ``v1``, and
     ``secrets`` holds more endpoint secrets (one URL for several endpoints, or a secret
-    changed by hand), any of which may have signed."""
+    changed by hand)."""
 
     type: Literal["stripe"]
-    secret: Secret | None = None
-    secrets: Annotated[list[Secret], Field(max_length=16)] = []
-    secret_fields = ("secret", "secrets")
-
-    @model_validator(mode="after")
-    def _some_secret(self) -> Self:
-        _one_or_more(self.secret, self.secrets, "secret")
-        return self
 
     def delivery_id(self, headers: Headers, body: Any) -> str | None:
         """The event's ``id`` (``evt_…``), at the top of the signed body."""
@@ -203,31 +204,23 @@ class StripeAuth(AuthObject):
         return event_id if isinstance(event_id, str) and event_id else None
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
-        keys = [unseal(s).encode() for s in _one_or_more(self.secret, self.secrets, "secret")]
+        keys = self.keys(unseal)
         return lambda headers, body, now: signatures.verify_stripe(
             headers.get("stripe-signature"), body, keys, tolerance=tolerance, now=now
         )
 
 
-class GitHubAuth(AuthObject):
-    """``X-Hub-Signature-256``; ``secrets`` holds more during a rotation, any may have signed."""
+class GitHubAuth(HmacKeysAuth):
+    """``X-Hub-Signature-256``."""
 
     type: Literal["github"]
-    secret: Secret | None = None
-    secrets: Annotated[list[Secret], Field(max_length=16)] = []
-    secret_fields = ("secret", "secrets")
-
-    @model_validator(mode="after")
-    def _some_secret(self) -> Self:
-        _one_or_more(self.secret, self.secrets, "secret")
-        return self
 
     @property
     def redacted_headers(self) -> tuple[str, ...]:
         return ("X-Hub-Signature-256",)
 
     def check(self, unseal: Unseal, tolerance: float) -> Check:
-        keys = [unseal(s).encode() for s in _one_or_more(self.secret, self.secrets, "secret")]
+        keys = self.keys(unseal)
         return lambda headers, body, now: signatures.verify_github(headers, body, keys)
 
 
