@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+import pytest
 
 from highway_triggers.testing import RunningGateway, tenant_token, wait_until
 
@@ -255,6 +256,7 @@ def test_cron_triggers_deployed_with_a_workflow_stop_when_it_is_undeployed(
     assert len(fires(gateway, trigger["trigger_id"])) == count
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the jitter, not the claims
 def test_a_workflow_deployed_again_keeps_its_jitter_and_fires_each_slot_once(
     gateway: RunningGateway,
 ) -> None:
