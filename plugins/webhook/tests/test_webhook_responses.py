@@ -14,14 +14,7 @@ from highway_triggers_webhook.options import Answer
 from webhook_hub import Hub
 
 from highway_triggers.plugin import ConfigError
-from highway_triggers.testing import (
-    ADMIN_TOKEN,
-    EngineCall,
-    GatewayProcess,
-    gateway_env,
-    running_engine,
-    wait_until,
-)
+from highway_triggers.testing import EngineCall, running_replicas, wait_until
 
 ANSWER = {"status": 201, "headers": {"X-Run": "r-1"}, "body": {"approved": True}}
 
@@ -155,49 +148,28 @@ def test_the_answer_reaches_the_replica_that_holds_the_request(
 ) -> None:
     """Two gateway processes on one database: the request waits on A, the run answers on
     B. Polls run every 5 s here, so an answer within a second came by NOTIFY."""
-    env = bytecode_env | gateway_env(
-        postgres_url, tmp_path, engine="http", reconcile_interval_seconds=5
-    )
-    with running_engine() as (engine, engine_url):
-        env["HIGHWAY_ENGINE_URL"] = engine_url
-        a = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "true"}, tmp_path / "a.log")
-        b = GatewayProcess({**env, "HIGHWAY_AUTO_MIGRATE": "false"}, tmp_path / "b.log")
-        try:
-            a.start()
-            b.start()
-            with (
-                _admin(a.url) as on_a,
-                _admin(b.url) as on_b,
-                httpx.Client(base_url=a.url, timeout=30) as sender,
-            ):
-                trigger: dict[str, Any] = {
-                    "type": "WEBHOOK",
-                    "config": {"response": "wait", "response_timeout_seconds": 20},
-                }
-                deployed = on_a.post(
-                    "/api/v1/deployment/workflows/held/deploy", json={"triggers": [trigger]}
+    polls = {"HIGHWAY_RECONCILE_INTERVAL_SECONDS": "5"}
+    with running_replicas(postgres_url, tmp_path, env=bytecode_env | polls) as running:
+        (a, b), engine = running
+        on_a, on_b = a.admin, b.admin
+        with httpx.Client(base_url=a.url, timeout=30) as sender:
+            trigger: dict[str, Any] = {
+                "type": "WEBHOOK",
+                "config": {"response": "wait", "response_timeout_seconds": 20},
+            }
+            deployed = on_a.post(
+                "/api/v1/deployment/workflows/held/deploy", json={"triggers": [trigger]}
+            )
+            assert deployed.status_code == 200, deployed.text
+            with ThreadPoolExecutor(1) as pool:
+                pending = held_call(pool, sender, "/api/v1/public/webhook/held")
+                request_id = request_id_of(wait_until(engine.starts))
+                answered_at = time.monotonic()
+                assert (
+                    on_b.post(f"/api/v1/webhook-responses/{request_id}", json=ANSWER).status_code
+                    == 200
                 )
-                assert deployed.status_code == 200, deployed.text
-                with ThreadPoolExecutor(1) as pool:
-                    pending = held_call(pool, sender, "/api/v1/public/webhook/held")
-                    request_id = request_id_of(wait_until(engine.starts))
-                    answered_at = time.monotonic()
-                    assert (
-                        on_b.post(
-                            f"/api/v1/webhook-responses/{request_id}", json=ANSWER
-                        ).status_code
-                        == 200
-                    )
-                    answer = pending.result(timeout=10)
-                    latency = time.monotonic() - answered_at
-        finally:
-            a.stop()
-            b.stop()
+                answer = pending.result(timeout=10)
+                latency = time.monotonic() - answered_at
     assert (answer.status_code, answer.json()) == (201, {"approved": True})
     assert latency < 1.0, f"the answer took {latency:.2f} s to reach the holding replica"
-
-
-def _admin(url: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=30
-    )
